@@ -1,0 +1,107 @@
+//! Guards: run a closure or poll a future with panics caught, reported once, and the policy
+//! applied. One code path ([`catch`] then [`recovered`]) serves sync calls, futures and tasks.
+
+mod from_panic;
+mod future;
+
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+
+pub use from_panic::FromPanic;
+pub use future::GuardedFuture;
+
+use crate::PanicPolicy;
+use crate::panic::{Panicked, enter_guard, exit_guard, take_captured};
+use crate::site::Site;
+use crate::telemetry;
+
+/// Runs `f` as the innermost guard on this thread; a panic becomes a reported [`Panicked`].
+#[inline]
+pub(crate) fn catch<T>(site: &Site, f: impl FnOnce() -> T) -> Result<T, Panicked> {
+    let previous = enter_guard(site);
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    exit_guard(previous);
+    match result {
+        Ok(value) => Ok(value),
+        Err(payload) => Err(recovered(site, payload)),
+    }
+}
+
+/// The one place a caught panic is turned into a [`Panicked`], reported, and its policy applied.
+#[cold]
+#[inline(never)]
+pub(crate) fn recovered(site: &Site, payload: Box<dyn std::any::Any + Send>) -> Panicked {
+    let panicked = Panicked::new(*site, payload, take_captured());
+    telemetry::report(&panicked);
+    if site.policy() == PanicPolicy::CrashProcess {
+        telemetry::crash(&panicked);
+    }
+    panicked
+}
+
+/// Runs a closure in a guard inside its own span, as `#[recover]` on a sync fn does.
+#[inline]
+pub(crate) fn run_sync<T>(site: &Site, f: impl FnOnce() -> T) -> Result<T, Panicked> {
+    let span = telemetry::guard_span(site);
+    let _entered = span.enter();
+    catch(site, f)
+}
+
+/// Runs `f`, catching a panic in it: the Go `defer mruntime.RecoverWithPolicyAndContext(...)`.
+///
+/// The call runs inside a tracing span (`component`, `name`, `policy`, `otel.name`) whose parent
+/// is the current span. A panic is logged, counted, traced and reported once, then:
+/// - under [`PanicPolicy::KeepRunning`] this returns `Err(Panicked)`;
+/// - under [`PanicPolicy::CrashProcess`] the process ends after telemetry is flushed, and this
+///   never returns.
+///
+/// `#[recover]` on a sync fn expands to the same guard.
+///
+/// ```
+/// use mruntime::PanicPolicy;
+///
+/// let total = mruntime::guard("ledger", "sum", PanicPolicy::KeepRunning, || 2 + 2);
+/// assert_eq!(total.unwrap(), 4);
+///
+/// let failed = mruntime::guard("ledger", "sum", PanicPolicy::KeepRunning, || -> u32 {
+///     panic!("overflow")
+/// });
+/// assert_eq!(failed.unwrap_err().message(), "overflow");
+/// ```
+pub fn guard<T>(
+    component: &'static str,
+    name: &'static str,
+    policy: PanicPolicy,
+    f: impl FnOnce() -> T,
+) -> Result<T, Panicked> {
+    run_sync(&Site::new(component, name, policy), f)
+}
+
+/// Wraps `future` in a guard: polling it catches panics, and a panic ends the future with
+/// `Err(Panicked)` (under [`PanicPolicy::KeepRunning`]) or ends the process (under
+/// [`PanicPolicy::CrashProcess`]).
+///
+/// The future runs inside a span created now, as a child of the current span. `#[recover]` on an
+/// async fn expands to the same guard.
+///
+/// ```
+/// use mruntime::PanicPolicy;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let result = mruntime::guard_future("onboarding", "send-welcome", PanicPolicy::KeepRunning, async {
+///     panic!("smtp down")
+/// })
+/// .await;
+/// assert_eq!(result.unwrap_err().to_string().split(": ").last(), Some("smtp down"));
+/// # }
+/// ```
+pub fn guard_future<F: Future>(
+    component: &'static str,
+    name: &'static str,
+    policy: PanicPolicy,
+    future: F,
+) -> GuardedFuture<F, Site> {
+    let site = Site::new(component, name, policy);
+    let span = telemetry::guard_span(&site);
+    GuardedFuture::new(future, site, span)
+}

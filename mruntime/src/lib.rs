@@ -1,0 +1,68 @@
+//! Policy-based panic recovery with observability for tokio services, done at compile time.
+//!
+//! A panic in a tokio task is caught by tokio, printed by the default hook and then lost. With
+//! mruntime every recovered panic is logged with its location and backtrace, counted, marked on
+//! the trace and reported, exactly once, and then either survived
+//! ([`PanicPolicy::KeepRunning`]) or allowed to end the process ([`PanicPolicy::CrashProcess`],
+//! for code where continuing would corrupt data).
+//!
+//! ```
+//! use mruntime::{recover, safe_go, safe_task, Panicked, TaskError};
+//!
+//! #[derive(Debug)]
+//! struct ApiError(String);
+//! impl From<Panicked> for ApiError {
+//!     fn from(p: Panicked) -> Self { ApiError(p.to_string()) }
+//! }
+//!
+//! // A panic in here becomes Err(ApiError::from(panicked)).
+//! #[recover(component = "onboarding", name = "handler.create_account")]
+//! async fn create_account(name: String) -> Result<u64, ApiError> {
+//!     assert!(!name.is_empty(), "name must not be empty");
+//!     Ok(42)
+//! }
+//!
+//! // Calling it spawns it as a guarded task and returns a TaskHandle at once.
+//! #[safe_task(component = "transaction", name = "balance-sync")]
+//! async fn balance_sync(rounds: u32) -> u32 {
+//!     rounds * 2
+//! }
+//!
+//! # #[tokio::main] async fn main() {
+//! assert_eq!(create_account("ana".into()).await.unwrap(), 42);
+//! assert!(create_account(String::new()).await.is_err());
+//! assert_eq!(balance_sync(3).await.unwrap(), 6);
+//!
+//! // Instead of a bare tokio::spawn:
+//! let handle = safe_go!(component = "notification", name = "email-sender", async move {
+//!     panic!("smtp down")
+//! });
+//! assert!(matches!(handle.await, Err(TaskError::Panicked(_))));
+//! # }
+//! ```
+//!
+//! The macros expand to the function API ([`guard`], [`guard_future`], [`spawn`],
+//! [`spawn_blocking`]), which you can call directly too.
+#![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
+
+mod guard;
+mod panic;
+mod policy;
+mod site;
+mod task;
+mod telemetry;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use guard::{FromPanic, GuardedFuture, guard, guard_future};
+pub use panic::{
+    BacktraceCapture, OpaquePayload, PanicLocation, Panicked, install_panic_hook,
+    set_backtrace_capture,
+};
+pub use policy::PanicPolicy;
+pub use site::{AsSite, Site};
+pub use task::{TaskError, TaskHandle, spawn, spawn_blocking};
+
+pub use mruntime_macros::{recover, safe_go, safe_task};

@@ -1,0 +1,280 @@
+//! [`Panicked`]: a recovered panic with everything known about it.
+
+use std::any::Any;
+use std::backtrace::Backtrace;
+use std::fmt;
+
+use crate::PanicPolicy;
+use crate::panic::Captured;
+use crate::site::Site;
+
+/// Where a panic happened: file, line and column of the `panic!` (or failed `unwrap`, ...).
+///
+/// Displays as `file:line:column`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PanicLocation {
+    file: Box<str>,
+    line: u32,
+    column: u32,
+}
+
+impl PanicLocation {
+    pub(crate) fn new(file: &str, line: u32, column: u32) -> Self {
+        PanicLocation {
+            file: file.into(),
+            line,
+            column,
+        }
+    }
+
+    /// The source file, as the compiler saw it (`src/sync.rs`).
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The line, starting at 1.
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+
+    /// The column, starting at 1.
+    pub fn column(&self) -> u32 {
+        self.column
+    }
+}
+
+impl fmt::Display for PanicLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// What [`Panicked::payload`] returns for a payload that is not a string.
+///
+/// [`Panicked`] is `Sync` (so it fits in `anyhow::Error`, `Box<dyn Error + Send + Sync>`, ...),
+/// but a payload given to [`std::panic::panic_any`] need only be `Send`. Sharing a `&` to it
+/// between threads would be unsound, so shared access yields this marker; the payload itself is
+/// reached with [`Panicked::payload_mut`] or [`Panicked::into_payload`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpaquePayload;
+
+/// The text used as [`Panicked::message`] when the payload is not a string.
+pub(crate) const NON_STRING_MESSAGE: &str = "Box<dyn Any> (panic payload is not a string)";
+
+enum Payload {
+    Str(&'static str),
+    String(String),
+    Other(Exclusive),
+}
+
+/// A payload only reachable through `&mut` or by value, hence `Sync` whatever it holds.
+struct Exclusive(Box<dyn Any + Send>);
+
+// SAFETY: `Exclusive` never hands out a shared reference to its content: it is read only
+// through `&mut self` (`Panicked::payload_mut`) or by value (`Panicked::into_payload`), so no
+// two threads can ever access the content at once (the same argument as tokio's `SyncWrapper`).
+unsafe impl Sync for Exclusive {}
+
+impl Payload {
+    fn new(payload: Box<dyn Any + Send>) -> Self {
+        let payload = match payload.downcast::<&'static str>() {
+            Ok(s) => return Payload::Str(*s),
+            Err(payload) => payload,
+        };
+        match payload.downcast::<String>() {
+            Ok(s) => Payload::String(*s),
+            Err(payload) => Payload::Other(Exclusive(payload)),
+        }
+    }
+}
+
+/// A recovered panic: where it happened (component, name, source location), what it said
+/// (message and payload), how it unwound (backtrace) and which policy applied.
+///
+/// It is what a guarded call returns instead of its value (`Err(E::from(panicked))` from a
+/// `#[recover]` function returning `Result`, [`TaskError::Panicked`](crate::TaskError) from a
+/// task). By the time you hold it, it has already been logged, counted, traced and reported,
+/// exactly once.
+///
+/// ```
+/// use mruntime::PanicPolicy;
+///
+/// let err = mruntime::guard("transaction", "balance-sync", PanicPolicy::KeepRunning, || {
+///     panic!("balance must not be negative");
+/// })
+/// .unwrap_err();
+/// assert_eq!(err.component(), "transaction");
+/// assert_eq!(err.name(), "balance-sync");
+/// assert_eq!(err.message(), "balance must not be negative");
+/// assert_eq!(err.location().unwrap().line(), 5);
+/// assert!(err.to_string().starts_with("panic in transaction/balance-sync at "));
+/// ```
+pub struct Panicked {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    site: Site,
+    payload: Payload,
+    location: Option<PanicLocation>,
+    backtrace: Option<Backtrace>,
+    attempt: u32,
+}
+
+impl Panicked {
+    pub(crate) fn new(site: Site, payload: Box<dyn Any + Send>, captured: Option<Captured>) -> Self {
+        let (location, backtrace) = match captured {
+            Some(c) => (c.location, c.backtrace),
+            None => (None, None),
+        };
+        Panicked {
+            inner: Box::new(Inner {
+                site,
+                payload: Payload::new(payload),
+                location,
+                backtrace,
+                attempt: 1,
+            }),
+        }
+    }
+
+    pub(crate) fn with_attempt(mut self, attempt: u32) -> Self {
+        self.inner.attempt = attempt;
+        self
+    }
+
+    /// The component of the guard that recovered the panic.
+    pub fn component(&self) -> &str {
+        self.inner.site.component()
+    }
+
+    /// The task or handler name of the guard that recovered the panic.
+    pub fn name(&self) -> &str {
+        self.inner.site.name()
+    }
+
+    /// The policy of the guard that recovered the panic. A `Panicked` you can hold was
+    /// recovered under [`PanicPolicy::KeepRunning`] unless it was handed to a crash handler.
+    pub fn policy(&self) -> PanicPolicy {
+        self.inner.site.policy()
+    }
+
+    /// Which run of a supervised task panicked: 1 for the first run, 2 for the first restart, ...
+    /// Always 1 outside supervised tasks.
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
+    }
+
+    /// The panic message: the payload verbatim when it is a `&str` or a `String` (as from every
+    /// `panic!`, `unwrap`, `expect`), otherwise a placeholder saying the payload is not a string.
+    pub fn message(&self) -> &str {
+        match &self.inner.payload {
+            Payload::Str(s) => s,
+            Payload::String(s) => s,
+            Payload::Other(_) => NON_STRING_MESSAGE,
+        }
+    }
+
+    /// The type of the payload when it is known (`&str`, `alloc::string::String`), `None` for a
+    /// payload of another type given to [`std::panic::panic_any`].
+    pub fn payload_type(&self) -> Option<&'static str> {
+        match &self.inner.payload {
+            Payload::Str(_) => Some("&str"),
+            Payload::String(_) => Some(std::any::type_name::<String>()),
+            Payload::Other(_) => None,
+        }
+    }
+
+    /// Where the panic happened, when the panic went through mruntime's hook (it does unless the
+    /// hook was replaced after mruntime installed it, or the panic was raised with
+    /// [`std::panic::resume_unwind`], which calls no hook).
+    pub fn location(&self) -> Option<&PanicLocation> {
+        self.inner.location.as_ref()
+    }
+
+    /// The backtrace of the panic, captured per `RUST_BACKTRACE` / `RUST_LIB_BACKTRACE` unless
+    /// set otherwise with [`set_backtrace_capture`](crate::set_backtrace_capture). It is
+    /// resolved to symbols only when displayed.
+    pub fn backtrace(&self) -> Option<&Backtrace> {
+        self.inner.backtrace.as_ref()
+    }
+
+    /// The payload, for string payloads (the payload of every `panic!`): downcast it to
+    /// `&'static str` or `String`. For any other payload this is an [`OpaquePayload`] marker,
+    /// since `Panicked` is `Sync` and the payload need not be: use
+    /// [`payload_mut`](Self::payload_mut) or [`into_payload`](Self::into_payload) for it.
+    ///
+    /// ```
+    /// # use mruntime::PanicPolicy;
+    /// let p = mruntime::guard("c", "n", PanicPolicy::KeepRunning, || panic!("static text"))
+    ///     .unwrap_err();
+    /// assert_eq!(p.payload().downcast_ref::<&str>(), Some(&"static text"));
+    /// ```
+    pub fn payload(&self) -> &(dyn Any + Send) {
+        static OPAQUE: OpaquePayload = OpaquePayload;
+        match &self.inner.payload {
+            Payload::Str(s) => s,
+            Payload::String(s) => s,
+            Payload::Other(_) => &OPAQUE,
+        }
+    }
+
+    /// The payload, whatever its type.
+    ///
+    /// ```
+    /// # use mruntime::PanicPolicy;
+    /// struct Code(u32);
+    /// let mut p = mruntime::guard("c", "n", PanicPolicy::KeepRunning, || {
+    ///     std::panic::panic_any(Code(7))
+    /// })
+    /// .unwrap_err();
+    /// assert_eq!(p.payload_mut().downcast_mut::<Code>().map(|c| c.0), Some(7));
+    /// ```
+    pub fn payload_mut(&mut self) -> &mut (dyn Any + Send) {
+        match &mut self.inner.payload {
+            Payload::Str(s) => s,
+            Payload::String(s) => s,
+            Payload::Other(Exclusive(p)) => &mut **p,
+        }
+    }
+
+    /// The payload as [`std::panic::catch_unwind`] would have returned it, for example to
+    /// [`std::panic::resume_unwind`] it.
+    pub fn into_payload(self) -> Box<dyn Any + Send> {
+        match self.inner.payload {
+            Payload::Str(s) => Box::new(s),
+            Payload::String(s) => Box::new(s),
+            Payload::Other(Exclusive(p)) => p,
+        }
+    }
+
+    pub(crate) fn site(&self) -> &Site {
+        &self.inner.site
+    }
+}
+
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "panic in {}/{}", self.component(), self.name())?;
+        if let Some(location) = self.location() {
+            write!(f, " at {location}")?;
+        }
+        write!(f, ": {}", self.message())
+    }
+}
+
+impl fmt::Debug for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Panicked")
+            .field("component", &self.component())
+            .field("name", &self.name())
+            .field("policy", &self.policy())
+            .field("message", &self.message())
+            .field("location", &self.location())
+            .field("attempt", &self.attempt())
+            .field("backtrace", &self.backtrace().map(|_| "captured"))
+            .finish()
+    }
+}
+
+impl std::error::Error for Panicked {}

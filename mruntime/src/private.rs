@@ -1,0 +1,54 @@
+//! What the macros expand to. Not public API: names here change without notice.
+
+use std::future::Future;
+
+pub use crate::guard::{FromPanic, GuardedFuture};
+pub use crate::panic::Panicked;
+pub use crate::site::Site;
+pub use crate::task::TaskHandle;
+pub use crate::{PanicPolicy, PanicPolicy::CrashProcess, PanicPolicy::KeepRunning};
+
+/// `#[recover]` on a sync fn: run the body guarded, in a span.
+#[inline]
+pub fn guard_sync<T>(site: &'static Site, f: impl FnOnce() -> T) -> Result<T, Panicked> {
+    crate::guard::run_sync(site, f)
+}
+
+/// `#[recover]` on an async fn (and async-trait bodies): the body as a guarded future.
+#[inline]
+pub fn guard_async<F: Future>(site: &'static Site, future: F) -> GuardedFuture<F, &'static Site> {
+    GuardedFuture::new(future, site, crate::telemetry::guard_span(site))
+}
+
+/// `safe_go!` and `#[safe_task]` on an async fn.
+#[inline]
+pub fn spawn<F>(site: &'static Site, future: F) -> TaskHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    crate::task::spawn_site(site, future)
+}
+
+/// `#[safe_task]` on a sync fn.
+#[inline]
+pub fn spawn_blocking<F, T>(site: &'static Site, f: F) -> TaskHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    crate::task::spawn_blocking_site(site, f)
+}
+
+/// `#[recover]` under `KeepRunning` without `on_panic`: the return type's value for a panic.
+#[inline]
+pub fn from_panic<R: FromPanic>(panicked: Panicked) -> R {
+    R::from_panic(panicked)
+}
+
+/// `#[recover]` under `CrashProcess`: the guard has already ended the process before it could
+/// return `Err`, so this is never reached; it exists to give the expansion any return type.
+#[cold]
+pub fn crashed<R>(panicked: Panicked) -> R {
+    crate::telemetry::crash(&panicked)
+}

@@ -1,0 +1,139 @@
+//! [`TaskHandle`] and [`TaskError`]: awaiting a guarded task.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::task::{JoinError, JoinHandle};
+
+use crate::panic::Panicked;
+use crate::site::Site;
+
+/// Why a guarded task did not produce its value.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task panicked; the panic was recovered and reported (once) before you got it.
+    Panicked(Panicked),
+    /// The task was aborted ([`TaskHandle::abort`], runtime shutdown or a task group's shutdown).
+    Cancelled,
+}
+
+impl TaskError {
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, TaskError::Panicked(_))
+    }
+
+    /// Whether the task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, TaskError::Cancelled)
+    }
+
+    /// The recovered panic, if the task panicked.
+    pub fn into_panicked(self) -> Option<Panicked> {
+        match self {
+            TaskError::Panicked(p) => Some(p),
+            TaskError::Cancelled => None,
+        }
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Panicked(p) => write!(f, "task failed: {p}"),
+            TaskError::Cancelled => f.write_str("task was cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for TaskError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TaskError::Panicked(p) => Some(p),
+            TaskError::Cancelled => None,
+        }
+    }
+}
+
+impl From<Panicked> for TaskError {
+    fn from(p: Panicked) -> Self {
+        TaskError::Panicked(p)
+    }
+}
+
+/// An owned permission to await a guarded task, returned by [`safe_go!`](crate::safe_go),
+/// `#[safe_task]` functions, [`spawn`](crate::spawn) and [`spawn_blocking`](crate::spawn_blocking).
+///
+/// Awaiting it gives `Ok(value)`, `Err(TaskError::Panicked(_))` or `Err(TaskError::Cancelled)`.
+/// Dropping it detaches the task, which keeps running; its panics are still reported.
+#[must_use = "dropping a TaskHandle detaches the task; await it or keep it to abort it"]
+pub struct TaskHandle<T> {
+    join: JoinHandle<Result<T, Panicked>>,
+    site: Site,
+}
+
+impl<T> TaskHandle<T> {
+    pub(crate) fn new(join: JoinHandle<Result<T, Panicked>>, site: Site) -> Self {
+        TaskHandle { join, site }
+    }
+
+    /// Aborts the task: it ends at its next `.await`, and awaiting this handle gives
+    /// [`TaskError::Cancelled`] (unless it had already finished). A blocking task cannot be
+    /// aborted once it has started.
+    pub fn abort(&self) {
+        self.join.abort();
+    }
+
+    /// Whether the task has finished (with a value, a panic, or by cancellation).
+    pub fn is_finished(&self) -> bool {
+        self.join.is_finished()
+    }
+
+    /// The task's component.
+    pub fn component(&self) -> &'static str {
+        self.site.component()
+    }
+
+    /// The task's name.
+    pub fn name(&self) -> &'static str {
+        self.site.name()
+    }
+
+    fn from_join_error(&self, error: JoinError) -> TaskError {
+        if error.is_cancelled() {
+            return TaskError::Cancelled;
+        }
+        // The guard catches every panic of the task's own code; what reaches here escaped it
+        // (a panic while dropping the cancelled future, say) and was printed by the default hook.
+        match error.try_into_panic() {
+            Ok(payload) => TaskError::Panicked(Panicked::new(self.site, payload, None)),
+            Err(_) => TaskError::Cancelled,
+        }
+    }
+}
+
+impl<T> Future for TaskHandle<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.join).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Ok(value))) => Poll::Ready(Ok(value)),
+            Poll::Ready(Ok(Err(panicked))) => Poll::Ready(Err(TaskError::Panicked(panicked))),
+            Poll::Ready(Err(error)) => Poll::Ready(Err(self.from_join_error(error))),
+        }
+    }
+}
+
+impl<T> fmt::Debug for TaskHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("component", &self.site.component())
+            .field("name", &self.site.name())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

@@ -1,0 +1,8 @@
+//! Tasks: guarded spawns and their handles. `spawn.rs` is the one place in mruntime that spawns.
+
+mod handle;
+mod spawn;
+
+pub use handle::{TaskError, TaskHandle};
+pub(crate) use spawn::{spawn_blocking_site, spawn_site};
+pub use spawn::{spawn, spawn_blocking};

@@ -1,0 +1,109 @@
+//! The one place in mruntime that really spawns.
+#![allow(clippy::disallowed_methods)] // this module is the sanctioned wrapper around tokio's spawns
+
+use std::future::Future;
+
+use crate::PanicPolicy;
+use crate::guard::{GuardedFuture, catch};
+use crate::site::{AsSite, Site};
+use crate::task::TaskHandle;
+use crate::telemetry;
+
+/// Spawns `future` guarded under `site`; the task's span is created now, so its parent is the
+/// span current at the spawn (a bare `tokio::spawn` loses it).
+pub(crate) fn spawn_site<F, S>(site: S, future: F) -> TaskHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: AsSite,
+{
+    let span = telemetry::task_span(site.site());
+    let meta = *site.site();
+    let join = tokio::task::spawn(GuardedFuture::new(future, site, span));
+    TaskHandle::new(join, meta)
+}
+
+/// Runs `f` on tokio's blocking pool guarded under `site`.
+pub(crate) fn spawn_blocking_site<F, T, S>(site: S, f: F) -> TaskHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+    S: AsSite,
+{
+    let span = telemetry::task_span(site.site());
+    let meta = *site.site();
+    let join = tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        catch(site.site(), f)
+    });
+    TaskHandle::new(join, meta)
+}
+
+/// Spawns `future` as a guarded task: the Go `mruntime.SafeGoWithContextAndComponent`, and what
+/// [`safe_go!`](crate::safe_go) expands to. Use it instead of a bare `tokio::spawn`.
+///
+/// The task runs inside a span (`component`, `name`, `policy`, `otel.name`) whose parent is the
+/// span current now. A panic in it is logged, counted, traced and reported once; then under
+/// [`PanicPolicy::KeepRunning`] the task ends with [`TaskError::Panicked`](crate::TaskError) and
+/// everything else goes on, and under [`PanicPolicy::CrashProcess`] the process ends.
+///
+/// # Panics
+///
+/// Like `tokio::spawn`, when called outside a tokio runtime.
+///
+/// ```
+/// use mruntime::{PanicPolicy, TaskError};
+///
+/// # #[tokio::main] async fn main() {
+/// let ok = mruntime::spawn("notification", "email-sender", PanicPolicy::KeepRunning, async { 7 });
+/// assert_eq!(ok.await.unwrap(), 7);
+///
+/// let failed = mruntime::spawn("notification", "email-sender", PanicPolicy::KeepRunning, async {
+///     panic!("smtp down")
+/// });
+/// assert!(matches!(failed.await, Err(TaskError::Panicked(p)) if p.message() == "smtp down"));
+/// # }
+/// ```
+pub fn spawn<F>(
+    component: &'static str,
+    name: &'static str,
+    policy: PanicPolicy,
+    future: F,
+) -> TaskHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    spawn_site(Site::new(component, name, policy), future)
+}
+
+/// Runs the blocking closure `f` on tokio's blocking pool as a guarded task (use it instead of
+/// `tokio::task::spawn_blocking` or `std::thread::spawn`). Same reporting and policy as
+/// [`spawn`].
+///
+/// # Panics
+///
+/// Like `tokio::task::spawn_blocking`, when called outside a tokio runtime.
+///
+/// ```
+/// use mruntime::PanicPolicy;
+///
+/// # #[tokio::main] async fn main() {
+/// let handle = mruntime::spawn_blocking("reports", "render-pdf", PanicPolicy::KeepRunning, || {
+///     "rendered".len()
+/// });
+/// assert_eq!(handle.await.unwrap(), 8);
+/// # }
+/// ```
+pub fn spawn_blocking<F, T>(
+    component: &'static str,
+    name: &'static str,
+    policy: PanicPolicy,
+    f: F,
+) -> TaskHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_blocking_site(Site::new(component, name, policy), f)
+}

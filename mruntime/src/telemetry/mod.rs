@@ -1,0 +1,10 @@
+//! Telemetry: the spans guards run in, the one report of every recovered panic, the crash path.
+
+mod crash;
+mod event;
+mod limits;
+mod span;
+
+pub(crate) use crash::crash;
+pub(crate) use event::report;
+pub(crate) use span::{guard_span, task_span};

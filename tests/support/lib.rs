@@ -1,0 +1,1 @@
+//! Test support for mruntime's behaviour tests.
