@@ -122,7 +122,11 @@ struct Inner {
 }
 
 impl Panicked {
-    pub(crate) fn new(site: Site, payload: Box<dyn Any + Send>, captured: Option<Captured>) -> Self {
+    pub(crate) fn new(
+        site: Site,
+        payload: Box<dyn Any + Send>,
+        captured: Option<Captured>,
+    ) -> Self {
         let (location, backtrace) = match captured {
             Some(c) => (c.location, c.backtrace),
             None => (None, None),
