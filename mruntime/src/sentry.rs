@@ -88,6 +88,9 @@ impl ErrorReporter for SentryReporter {
     }
 
     fn flush(&self, timeout: Duration) -> bool {
-        self.with_hub_do(|hub| hub.client().is_none_or(|client| client.flush(Some(timeout))))
+        self.with_hub_do(|hub| {
+            hub.client()
+                .is_none_or(|client| client.flush(Some(timeout)))
+        })
     }
 }

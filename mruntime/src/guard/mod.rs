@@ -43,7 +43,11 @@ pub(crate) fn recovered(site: &Site, payload: Box<dyn std::any::Any + Send>) -> 
 /// (log, metric, span, reporter), flushes, and the process aborts whatever the policy.
 #[cfg(panic = "abort")]
 #[cold]
-pub(crate) fn recovered_in_hook(site: Site, message: String, captured: crate::panic::Captured) -> ! {
+pub(crate) fn recovered_in_hook(
+    site: Site,
+    message: String,
+    captured: crate::panic::Captured,
+) -> ! {
     let panicked = Panicked::from_hook(site, message, captured);
     telemetry::report(&panicked);
     eprintln!(

@@ -21,7 +21,10 @@ where
     let meta = *site.site();
     let guarded = GuardedFuture::new(future, site, span);
     let join = if telemetry::task_metrics_enabled() {
-        tokio::task::spawn(with_lifecycle(meta, guarded))
+        tokio::task::spawn(with_lifecycle(
+            telemetry::TaskLifecycle::start(&meta),
+            guarded,
+        ))
     } else {
         tokio::task::spawn(guarded)
     };
@@ -30,11 +33,12 @@ where
 
 /// The opt-in lifecycle metrics around a task: a separate future type, so that plain spawns pay
 /// nothing for them.
+/// The lifecycle starts at the spawn: a task aborted before its first poll counts as started
+/// and cancelled.
 async fn with_lifecycle<T>(
-    site: Site,
+    lifecycle: telemetry::TaskLifecycle,
     guarded: impl Future<Output = Result<T, crate::Panicked>>,
 ) -> Result<T, crate::Panicked> {
-    let lifecycle = telemetry::TaskLifecycle::start(&site);
     let result = guarded.await;
     lifecycle.finish(result.is_err());
     result
@@ -57,7 +61,8 @@ where
 {
     let span = telemetry::task_span(site.site());
     let meta = *site.site();
-    let lifecycle = telemetry::task_metrics_enabled().then(|| telemetry::TaskLifecycle::start(&meta));
+    let lifecycle =
+        telemetry::task_metrics_enabled().then(|| telemetry::TaskLifecycle::start(&meta));
     let join = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
         let result = catch(site.site(), f);

@@ -59,7 +59,9 @@ pub(crate) fn crash(panicked: &Panicked) -> ! {
             opentelemetry::trace::TraceContextExt::span(&span.context()).end();
         }
     });
-    flush_within(Duration::from_millis(FLUSH_TIMEOUT_MS.load(Ordering::Relaxed)));
+    flush_within(Duration::from_millis(
+        FLUSH_TIMEOUT_MS.load(Ordering::Relaxed),
+    ));
     std::process::abort()
 }
 

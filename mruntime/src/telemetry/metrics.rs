@@ -29,7 +29,9 @@ static EXPLICIT_METER: RwLock<Option<Meter>> = RwLock::new(None);
 /// mruntime::init_panic_metrics(opentelemetry::metrics::MeterProvider::meter(&provider, "my-service"));
 /// ```
 pub fn init_panic_metrics(meter: Meter) {
-    *EXPLICIT_METER.write().unwrap_or_else(PoisonError::into_inner) = Some(meter);
+    *EXPLICIT_METER
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = Some(meter);
     if task_metrics_enabled() {
         enable_task_metrics(true); // rebuild the lifecycle instruments on the new meter
     }

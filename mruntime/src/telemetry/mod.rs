@@ -13,8 +13,8 @@ mod view;
 
 pub(crate) use crash::crash;
 pub use crash::{on_crash, set_crash_flush_timeout};
-pub use metrics::{enable_task_metrics, init_panic_metrics};
 pub(crate) use metrics::{TaskLifecycle, task_metrics_enabled};
+pub use metrics::{enable_task_metrics, init_panic_metrics};
 pub use redact::set_production_mode;
 pub use reporter::{ErrorReporter, clear_error_reporter, set_error_reporter};
 pub(crate) use span::{guard_span, task_span};
@@ -28,8 +28,12 @@ use view::SinkView;
 pub(crate) fn report(panicked: &Panicked) {
     let view = SinkView::new(panicked);
     contain("tracing subscriber", panicked, || trace::emit(&view));
-    contain("metrics exporter", panicked, || metrics::panic_recovered(panicked));
-    contain("error reporter", panicked, || reporter::report(view.for_reporter()));
+    contain("metrics exporter", panicked, || {
+        metrics::panic_recovered(panicked)
+    });
+    contain("error reporter", panicked, || {
+        reporter::report(view.for_reporter())
+    });
 }
 
 /// Runs one sink with the hook silenced; a panic in it is described once on stderr.

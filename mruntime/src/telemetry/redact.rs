@@ -81,15 +81,15 @@ mod tests {
             redact_secrets("login failed password=hunter2 user=ana"),
             "login failed password=[REDACTED] user=ana"
         );
-        assert_eq!(redact_secrets("api_key: abc123, retry"), "api_key: [REDACTED], retry");
+        assert_eq!(
+            redact_secrets("api_key: abc123, retry"),
+            "api_key: [REDACTED], retry"
+        );
         assert_eq!(
             redact_secrets(r#"{"user":"ana","access_token":"eyJhbGci","n":1}"#),
             r#"{"user":"ana","access_token":"[REDACTED]","n":1}"#
         );
-        assert_eq!(
-            redact_secrets("SECRET=s3cr3t&x=1"),
-            "SECRET=[REDACTED]&x=1"
-        );
+        assert_eq!(redact_secrets("SECRET=s3cr3t&x=1"), "SECRET=[REDACTED]&x=1");
     }
 
     #[test]
