@@ -64,5 +64,12 @@ pub use panic::{
 pub use policy::PanicPolicy;
 pub use site::{AsSite, Site};
 pub use task::{TaskError, TaskHandle, spawn, spawn_blocking};
+pub use telemetry::{
+    ErrorReporter, clear_error_reporter, enable_task_metrics, init_panic_metrics, on_crash,
+    set_crash_flush_timeout, set_error_reporter, set_production_mode,
+};
+
+#[cfg(feature = "sentry")]
+pub mod sentry;
 
 pub use mruntime_macros::{recover, safe_go, safe_task};

@@ -1,1 +1,10 @@
-//! Test support for mruntime's behaviour tests.
+//! Test support for mruntime's behaviour tests: a real `tracing` subscriber that captures events
+//! and spans, runtimes whose every thread reports to it, and a child-process runner for crashes.
+#![allow(missing_docs)]
+
+mod capture;
+mod child;
+pub mod otel;
+
+pub use capture::{Capture, CapturedEvent, CapturedSpan};
+pub use child::{ChildOutcome, child_scenario, run_child};

@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::backtrace::Backtrace;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::PanicPolicy;
 use crate::panic::Captured;
@@ -117,14 +118,18 @@ struct Inner {
     site: Site,
     payload: Payload,
     location: Option<PanicLocation>,
-    backtrace: Option<Backtrace>,
+    backtrace: Option<Arc<Backtrace>>,
     attempt: u32,
 }
 
 impl Panicked {
-    pub(crate) fn new(site: Site, payload: Box<dyn Any + Send>, captured: Option<Captured>) -> Self {
+    pub(crate) fn new(
+        site: Site,
+        payload: Box<dyn Any + Send>,
+        captured: Option<Captured>,
+    ) -> Self {
         let (location, backtrace) = match captured {
-            Some(c) => (c.location, c.backtrace),
+            Some(c) => (c.location, c.backtrace.map(Arc::new)),
             None => (None, None),
         };
         Panicked {
@@ -196,7 +201,7 @@ impl Panicked {
     /// set otherwise with [`set_backtrace_capture`](crate::set_backtrace_capture). It is
     /// resolved to symbols only when displayed.
     pub fn backtrace(&self) -> Option<&Backtrace> {
-        self.inner.backtrace.as_ref()
+        self.inner.backtrace.as_deref()
     }
 
     /// The payload, for string payloads (the payload of every `panic!`): downcast it to
@@ -250,6 +255,26 @@ impl Panicked {
 
     pub(crate) fn site(&self) -> &Site {
         &self.inner.site
+    }
+
+    /// A copy for telemetry sinks whose payload is `value` (the redacted text) and which keeps
+    /// the backtrace only when `keep_backtrace`.
+    pub(crate) fn for_sinks(&self, value: String, keep_backtrace: bool) -> Panicked {
+        Panicked {
+            inner: Box::new(Inner {
+                site: self.inner.site,
+                payload: Payload::String(value),
+                location: self.inner.location.clone(),
+                backtrace: self.inner.backtrace.clone().filter(|_| keep_backtrace),
+                attempt: self.inner.attempt,
+            }),
+        }
+    }
+
+    /// A panic seen only by the hook (built with `panic = "abort"`, where nothing unwinds).
+    #[cfg_attr(not(panic = "abort"), allow(dead_code))]
+    pub(crate) fn from_hook(site: Site, message: String, captured: Captured) -> Panicked {
+        Panicked::new(site, Box::new(message), Some(captured))
     }
 }
 

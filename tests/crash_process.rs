@@ -1,0 +1,102 @@
+//! `CrashProcess` ends the process (SIGABRT) after reporting, on every runtime flavour. Each
+//! scenario runs in a child process: this test binary re-runs itself with a scenario name.
+
+use mruntime::PanicPolicy::CrashProcess;
+use mruntime_tests::{child_scenario, run_child};
+
+/// The child's side: report to stderr through a real fmt subscriber, then play the scenario.
+fn play(scenario: &str) {
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    match scenario {
+        "sync" => {
+            let _ = mruntime::guard("transaction", "update_balance", CrashProcess, || {
+                panic!("balance must not be negative")
+            });
+        }
+        "multi_thread_task" => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .build()
+                .unwrap();
+            let _ = rt.block_on(async {
+                mruntime::spawn("transaction", "balance-commit", CrashProcess, async {
+                    panic!("partial commit")
+                })
+                .await
+            });
+        }
+        "blocking_task" => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let _ = rt.block_on(async {
+                mruntime::spawn_blocking("transaction", "migration", CrashProcess, || {
+                    panic!("schema half migrated")
+                })
+                .await
+            });
+        }
+        other => unreachable!("unknown scenario {other}"),
+    }
+    println!("SURVIVED");
+}
+
+fn assert_crashed(scenario: &str, component_name: &str, message: &str) {
+    let outcome = run_child(&format!("crash_{scenario}"), scenario);
+    assert!(outcome.aborted(), "expected SIGABRT, got {outcome:#?}");
+    assert!(!outcome.stdout.contains("SURVIVED"), "{outcome:#?}");
+    // Reported first: the ERROR event with its fields, then mruntime's last words.
+    assert!(outcome.stderr.contains("panic.recovered"), "{outcome:#?}");
+    assert!(
+        outcome.stderr.contains("policy=\"CrashProcess\"")
+            || outcome.stderr.contains("policy=CrashProcess"),
+        "{outcome:#?}"
+    );
+    assert!(outcome.stderr.contains(message), "{outcome:#?}");
+    assert!(
+        outcome.stderr.contains(&format!(
+            "mruntime: CrashProcess: panic in {component_name}"
+        )),
+        "{outcome:#?}"
+    );
+}
+
+#[test]
+fn crash_sync() {
+    match child_scenario() {
+        Some(s) => play(&s),
+        None => assert_crashed(
+            "sync",
+            "transaction/update_balance",
+            "balance must not be negative",
+        ),
+    }
+}
+
+#[test]
+fn crash_multi_thread_task() {
+    match child_scenario() {
+        Some(s) => play(&s),
+        None => assert_crashed(
+            "multi_thread_task",
+            "transaction/balance-commit",
+            "partial commit",
+        ),
+    }
+}
+
+#[test]
+fn crash_blocking_task() {
+    match child_scenario() {
+        Some(s) => play(&s),
+        None => assert_crashed(
+            "blocking_task",
+            "transaction/migration",
+            "schema half migrated",
+        ),
+    }
+}

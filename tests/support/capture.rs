@@ -1,0 +1,197 @@
+//! A tracing layer that keeps every event (with its span scope) and every span (with its parent).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Dispatch, Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::{LookupSpan, Registry};
+
+/// A span as the subscriber saw it.
+#[derive(Debug, Clone)]
+pub struct CapturedSpan {
+    pub id: u64,
+    pub name: &'static str,
+    pub parent: Option<u64>,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// An event with the spans it happened in (innermost first).
+#[derive(Debug, Clone)]
+pub struct CapturedEvent {
+    pub level: tracing::Level,
+    pub target: String,
+    pub message: String,
+    pub fields: BTreeMap<String, String>,
+    pub scope: Vec<CapturedSpan>,
+}
+
+impl CapturedEvent {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+}
+
+#[derive(Default)]
+struct Store {
+    events: Vec<CapturedEvent>,
+    spans: Vec<CapturedSpan>,
+}
+
+/// Captures what mruntime reports through `tracing`.
+#[derive(Clone)]
+pub struct Capture {
+    store: Arc<Mutex<Store>>,
+    dispatch: Dispatch,
+}
+
+impl Default for Capture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Capture {
+    pub fn new() -> Self {
+        let store = Arc::new(Mutex::new(Store::default()));
+        let layer = CaptureLayer {
+            store: store.clone(),
+        };
+        let dispatch = Dispatch::new(Registry::default().with(layer));
+        Capture { store, dispatch }
+    }
+
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+
+    /// Makes this capture the current thread's subscriber until the guard drops.
+    pub fn set_default(&self) -> tracing::dispatcher::DefaultGuard {
+        tracing::dispatcher::set_default(&self.dispatch)
+    }
+
+    /// A current-thread runtime; call `set_default` on the test thread too.
+    pub fn current_thread_runtime(&self) -> tokio::runtime::Runtime {
+        self.builder(tokio::runtime::Builder::new_current_thread())
+    }
+
+    /// A multi-thread runtime whose workers and blocking threads all report to this capture.
+    pub fn multi_thread_runtime(&self, workers: usize) -> tokio::runtime::Runtime {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        self.builder(builder)
+    }
+
+    fn builder(&self, mut builder: tokio::runtime::Builder) -> tokio::runtime::Runtime {
+        let dispatch = self.dispatch.clone();
+        builder
+            .enable_all()
+            .on_thread_start(move || {
+                // The guard is forgotten on purpose: the thread keeps this subscriber for life.
+                std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+            })
+            .build()
+            .expect("test runtime")
+    }
+
+    pub fn events(&self) -> Vec<CapturedEvent> {
+        self.store.lock().unwrap().events.clone()
+    }
+
+    /// Events whose message is `panic.recovered`.
+    pub fn panic_events(&self) -> Vec<CapturedEvent> {
+        self.events()
+            .into_iter()
+            .filter(|e| e.message == "panic.recovered")
+            .collect()
+    }
+
+    pub fn spans(&self) -> Vec<CapturedSpan> {
+        self.store.lock().unwrap().spans.clone()
+    }
+
+    pub fn span(&self, id: u64) -> Option<CapturedSpan> {
+        self.spans().into_iter().find(|s| s.id == id)
+    }
+}
+
+struct CaptureLayer {
+    store: Arc<Mutex<Store>>,
+}
+
+#[derive(Default)]
+struct FieldMap(BTreeMap<String, String>);
+
+impl Visit for FieldMap {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+impl<S> Layer<S> for CaptureLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut fields = FieldMap::default();
+        attrs.record(&mut fields);
+        let parent = ctx
+            .span(id)
+            .and_then(|s| s.parent())
+            .map(|p| p.id().into_u64());
+        let span = CapturedSpan {
+            id: id.into_u64(),
+            name: attrs.metadata().name(),
+            parent,
+            fields: fields.0.clone(),
+        };
+        if let Some(s) = ctx.span(id) {
+            s.extensions_mut().insert(fields);
+        }
+        self.store.lock().unwrap().spans.push(span);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(s) = ctx.span(id) {
+            if let Some(fields) = s.extensions_mut().get_mut::<FieldMap>() {
+                values.record(fields);
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = FieldMap::default();
+        event.record(&mut fields);
+        let message = fields.0.remove("message").unwrap_or_default();
+        let scope = ctx
+            .event_scope(event)
+            .map(|scope| {
+                scope
+                    .map(|s| CapturedSpan {
+                        id: s.id().into_u64(),
+                        name: s.metadata().name(),
+                        parent: s.parent().map(|p| p.id().into_u64()),
+                        fields: s
+                            .extensions()
+                            .get::<FieldMap>()
+                            .map(|f| f.0.clone())
+                            .unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.store.lock().unwrap().events.push(CapturedEvent {
+            level: *event.metadata().level(),
+            target: event.metadata().target().to_owned(),
+            message,
+            fields: fields.0,
+            scope,
+        });
+    }
+}
