@@ -30,6 +30,16 @@ where
     crate::task::spawn_site(site, future)
 }
 
+/// Benchmarks (`task_bytes`): the size of the future that [`spawn`] hands to tokio for `future`,
+/// built by the same code as a real spawn (without spawning it).
+pub fn spawned_future_size<F>(site: &'static Site, future: F) -> usize
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    std::mem::size_of_val(&crate::task::guarded_task(site, future))
+}
+
 /// `#[safe_task]` on a sync fn.
 #[inline]
 pub fn spawn_blocking<F, T>(site: &'static Site, f: F) -> TaskHandle<T>

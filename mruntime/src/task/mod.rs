@@ -4,5 +4,5 @@ mod handle;
 mod spawn;
 
 pub use handle::{TaskError, TaskHandle};
+pub(crate) use spawn::{guarded_task, spawn_blocking_site, spawn_site, spawn_thread};
 pub use spawn::{spawn, spawn_blocking};
-pub(crate) use spawn::{spawn_blocking_site, spawn_site, spawn_thread};

@@ -17,9 +17,8 @@ where
     F::Output: Send + 'static,
     S: AsSite,
 {
-    let span = telemetry::task_span(site.site());
     let meta = *site.site();
-    let guarded = GuardedFuture::new(future, site, span);
+    let guarded = guarded_task(site, future);
     let join = if telemetry::task_metrics_enabled() {
         tokio::task::spawn(with_lifecycle(
             telemetry::TaskLifecycle::start(&meta),
@@ -29,6 +28,14 @@ where
         tokio::task::spawn(guarded)
     };
     TaskHandle::new(join, meta)
+}
+
+/// The future a plain spawn hands to tokio: `future` guarded under `site`, in the task's span
+/// (created now, so that its parent is the spawner's span).
+#[inline]
+pub(crate) fn guarded_task<F: Future, S: AsSite>(site: S, future: F) -> GuardedFuture<F, S> {
+    let span = telemetry::task_span(site.site());
+    GuardedFuture::new(future, site, span)
 }
 
 /// The opt-in lifecycle metrics around a task: a separate future type, so that plain spawns pay

@@ -1,0 +1,91 @@
+//! The cases of `overhead.rs` through criterion, for humans: `cargo bench -p mruntime --bench
+//! criterion` (add a filter, e.g. `-- recover_sync`, to run some). Each group has a `bare` and an
+//! `ours` function, each timing the same batches as `overhead.rs`; criterion reports the time
+//! per batch and the throughput in tasks, calls or panics per second.
+
+mod cases;
+
+use std::time::Duration;
+
+use cases::*;
+use criterion::{Criterion, Throughput};
+
+fn spawn_join(c: &mut Criterion) {
+    let rt = multi_thread_runtime();
+    let mut group = c.benchmark_group("spawn_join");
+    group.throughput(Throughput::Elements(TASKS_PER_BATCH as u64));
+    group.bench_function("bare", |b| {
+        b.iter_custom(|batches| batched(batches, || on_worker(&rt, spawn_join_bare())))
+    });
+    group.bench_function("ours", |b| {
+        b.iter_custom(|batches| batched(batches, || on_worker(&rt, spawn_join_ours())))
+    });
+    group.finish();
+}
+
+fn spawn_join_traced(c: &mut Criterion) {
+    install_span_recording_subscriber();
+    let rt = multi_thread_runtime();
+    let mut group = c.benchmark_group("spawn_join_traced");
+    group.throughput(Throughput::Elements(TASKS_PER_BATCH as u64));
+    group.bench_function("bare", |b| {
+        b.iter_custom(|batches| batched(batches, || on_worker(&rt, spawn_join_traced_bare())))
+    });
+    group.bench_function("ours", |b| {
+        b.iter_custom(|batches| batched(batches, || on_worker(&rt, spawn_join_traced_ours())))
+    });
+    group.finish();
+}
+
+fn recover_sync(c: &mut Criterion) {
+    let mut group = c.benchmark_group("recover_sync");
+    group.throughput(Throughput::Elements(CALLS_PER_BATCH as u64));
+    group.bench_function("bare", |b| {
+        b.iter_custom(|batches| batched(batches, || sync_batch(plain_sync)))
+    });
+    group.bench_function("ours", |b| {
+        b.iter_custom(|batches| batched(batches, || sync_batch(guarded_sync)))
+    });
+    group.finish();
+}
+
+fn recover_async(c: &mut Criterion) {
+    let mut group = c.benchmark_group("recover_async");
+    group.throughput(Throughput::Elements(CALLS_PER_BATCH as u64));
+    group.bench_function("bare", |b| {
+        b.iter_custom(|batches| batched(batches, async_batch_bare))
+    });
+    group.bench_function("ours", |b| {
+        b.iter_custom(|batches| batched(batches, async_batch_ours))
+    });
+    group.finish();
+}
+
+fn panic_path(c: &mut Criterion) {
+    let mut group = c.benchmark_group("panic_path");
+    group.throughput(Throughput::Elements(PANICS_PER_BATCH as u64));
+    group.bench_function("bare", |b| {
+        b.iter_custom(|batches| batched(batches, || panic_batch(raw_panic)))
+    });
+    group.bench_function("ours", |b| {
+        b.iter_custom(|batches| batched(batches, || panic_batch(guarded_panic)))
+    });
+    group.finish();
+}
+
+/// The total time of `batches` batches.
+fn batched(batches: u64, mut batch: impl FnMut() -> Duration) -> Duration {
+    (0..batches).map(|_| batch()).sum()
+}
+
+fn main() {
+    prepare_panics();
+    let mut c = Criterion::default().configure_from_args();
+    spawn_join(&mut c);
+    recover_sync(&mut c);
+    recover_async(&mut c);
+    panic_path(&mut c);
+    // Last: it installs a process-wide subscriber that the cases above must not see.
+    spawn_join_traced(&mut c);
+    c.final_summary();
+}
