@@ -16,7 +16,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// What handlers return: a panic becomes a 500 without the panic's text.
 #[derive(Debug)]
 enum ApiError {
-    BadRequest(&'static str),
+    NameTooLong,
     Internal,
 }
 
@@ -31,7 +31,7 @@ impl From<Panicked> for ApiError {
 #[recover(component = "onboarding", name = "handler.create_account")]
 async fn create_account(name: String) -> Result<u64, ApiError> {
     if name.len() > 32 {
-        return Err(ApiError::BadRequest("name too long"));
+        return Err(ApiError::NameTooLong);
     }
     let first = name.chars().next().expect("input must not be nil"); // panics on ""
     Ok(u64::from(first))
@@ -111,7 +111,7 @@ async fn main() {
 
     // 3. What reached OpenTelemetry.
     meter_provider.force_flush().expect("flush metrics");
-    for resource in metrics.get_finished_metrics().expect("metrics").last() {
+    if let Some(resource) = metrics.get_finished_metrics().expect("metrics").last() {
         for metric in resource.scope_metrics().flat_map(|s| s.metrics()) {
             if let AggregatedMetrics::U64(MetricData::Sum(sum)) = metric.data() {
                 for point in sum.data_points() {

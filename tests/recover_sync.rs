@@ -81,9 +81,9 @@ impl Account {
 }
 
 #[recover(component = "ledger", name = "generic")]
-fn largest<T: PartialOrd + Copy>(items: &[T]) -> Option<T>
+fn largest<T>(items: &[T]) -> Option<T>
 where
-    T: std::fmt::Debug,
+    T: PartialOrd + Copy,
 {
     let mut best = *items.first()?;
     for &item in items {
