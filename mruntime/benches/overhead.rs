@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo bench -p mruntime --bench overhead                 # every case
-//! cargo bench -p mruntime --bench overhead -- recover_sync # the cases whose name contains this
+//! cargo bench -p mruntime --bench overhead -- recover_sync # one case (or `recover`: both)
 //! MRUNTIME_BENCH_QUICK=1 cargo bench -p mruntime --bench overhead   # a quick, rougher run
 //! ```
 //!
@@ -14,6 +14,9 @@
 //!   bare <median> ns/op  ours <median> ns/op
 //! ```
 //!
+//! `MRUNTIME_BENCH_SIDE=bare` (or `ours`) runs one side only, to profile it (e.g. under
+//! `valgrind --tool=callgrind`, comparing the two sides' instruction counts).
+//!
 //! `ratio task_bytes <N>` is not a ratio: N is the bytes our spawned future adds to the bare one.
 //! Without `--bench` (as `cargo test --benches` runs it) every case runs a few rounds only, to
 //! check that it works.
@@ -24,6 +27,16 @@ use std::time::Duration;
 
 use cases::*;
 use mruntime::{PanicPolicy, Site};
+
+/// Every case, in the order they run.
+const CASES: &[&str] = &[
+    "spawn_join",
+    "recover_sync",
+    "recover_async",
+    "panic_path",
+    "task_bytes",
+    "spawn_join_traced",
+];
 
 /// How many rounds (one bare batch and one of ours each) a case runs.
 struct Rounds {
@@ -77,8 +90,14 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .map(String::as_str)
         .collect();
-    // A case runs when its name contains a filter (or without filters).
-    let selected = |case: &str| filters.is_empty() || filters.iter().any(|f| case.contains(f));
+    // A case runs when a filter is its name, or is part of its name and no case's whole name
+    // (`spawn_join` runs spawn_join only, `spawn` both spawn cases), or without filters.
+    let selected = |case: &str| {
+        filters.is_empty()
+            || filters
+                .iter()
+                .any(|f| *f == case || (!CASES.contains(f) && case.contains(f)))
+    };
 
     println!(
         "# mruntime overhead: {} cpus, load average {} (1, 5, 15 min){}",
@@ -128,7 +147,9 @@ fn main() {
     if selected("task_bytes") {
         static SITE: Site = Site::new("bench", "spawn_join", PanicPolicy::KeepRunning);
         let bare = std::mem::size_of_val(&trivial_task(0));
-        let ours = mruntime::__private::spawned_future_size(&SITE, trivial_task(0));
+        // What `safe_go!` passes: a pointer to its `static` site.
+        let site: &'static Site = &SITE;
+        let ours = mruntime::__private::spawned_future_size(site, trivial_task(0));
         println!("ratio task_bytes {}", ours - bare);
         println!("  bare {bare} bytes/task  ours {ours} bytes/task");
     }
@@ -156,6 +177,11 @@ fn interleave(
     mut bare: impl FnMut() -> f64,
     mut ours: impl FnMut() -> f64,
 ) -> (f64, f64) {
+    match std::env::var("MRUNTIME_BENCH_SIDE").as_deref() {
+        Ok("bare") => return (one_side(rounds, bare), f64::NAN),
+        Ok("ours") => return (f64::NAN, one_side(rounds, ours)),
+        _ => {}
+    }
     for _ in 0..rounds.warmup {
         bare();
         ours();
@@ -172,6 +198,14 @@ fn interleave(
         }
     }
     (median(bare_samples), median(our_samples))
+}
+
+/// One side alone (`MRUNTIME_BENCH_SIDE`), for profiling.
+fn one_side(rounds: Rounds, mut side: impl FnMut() -> f64) -> f64 {
+    let samples = (0..rounds.warmup + rounds.measured)
+        .map(|_| side())
+        .collect();
+    median(samples)
 }
 
 fn per_op(batch: Duration, ops: usize) -> f64 {

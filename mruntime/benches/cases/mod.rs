@@ -45,7 +45,7 @@ pub(crate) static BUFFER: [u8; 256] = {
 pub(crate) fn prepare_panics() {
     std::panic::set_hook(Box::new(|info| {
         // Silent for the benchmark's own panics; anything else is a bug of the benchmark.
-        if info.payload_as_str() != Some(BENCH_PANIC) {
+        if info.payload().downcast_ref::<&str>() != Some(&BENCH_PANIC) {
             eprintln!("{info}");
         }
     }));
@@ -70,9 +70,9 @@ pub(crate) fn on_worker(
         .expect("the batch ran")
 }
 
-/// The task of `spawn_join`, the same future type on both sides.
-pub(crate) fn trivial_task(i: usize) -> impl Future<Output = usize> + Send + 'static {
-    async move { black_box(i) }
+/// The task of `spawn_join` (`async move { black_box(i) }`), the same future type on both sides.
+pub(crate) async fn trivial_task(i: usize) -> usize {
+    black_box(i)
 }
 
 /// `spawn_join`, bare: spawn 1,000 trivial tasks with `tokio::spawn`, then await them all.

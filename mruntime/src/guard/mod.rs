@@ -120,6 +120,6 @@ pub fn guard_future<F: Future>(
     future: F,
 ) -> GuardedFuture<F, Site> {
     let site = Site::new(component, name, policy);
-    let span = telemetry::guard_span(&site);
+    let span = telemetry::carried_guard_span(&site);
     GuardedFuture::new(future, site, span)
 }

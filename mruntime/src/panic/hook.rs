@@ -81,7 +81,17 @@ static INSTALL: Once = Once::new();
 /// Inside a guard the hook records the panic's location and backtrace for the guard to report and
 /// prints nothing (the guard reports it once). Outside every guard it calls the previous hook
 /// unchanged.
+#[inline]
 pub fn install_panic_hook() {
+    // Every guard's entry runs this: once installed, it is one acquire load, inlined.
+    if !INSTALL.is_completed() {
+        install_now();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn install_now() {
     INSTALL.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {

@@ -34,7 +34,7 @@ where
 /// (created now, so that its parent is the spawner's span).
 #[inline]
 pub(crate) fn guarded_task<F: Future, S: AsSite>(site: S, future: F) -> GuardedFuture<F, S> {
-    let span = telemetry::task_span(site.site());
+    let span = telemetry::carried_task_span(site.site());
     GuardedFuture::new(future, site, span)
 }
 

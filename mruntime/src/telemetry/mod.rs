@@ -17,7 +17,7 @@ pub(crate) use metrics::{TaskLifecycle, task_metrics_enabled};
 pub use metrics::{enable_task_metrics, init_panic_metrics};
 pub use redact::set_production_mode;
 pub use reporter::{ErrorReporter, clear_error_reporter, set_error_reporter};
-pub(crate) use span::{guard_span, task_span};
+pub(crate) use span::{CarriedSpan, carried_guard_span, carried_task_span, guard_span, task_span};
 
 use crate::panic::{Panicked, Silenced};
 use view::SinkView;
