@@ -4,26 +4,26 @@ use std::future::Future;
 
 pub use crate::guard::{FromPanic, GuardedFuture};
 pub use crate::panic::Panicked;
-pub use crate::site::{AsSite, Site};
+pub use crate::site::Site;
 pub use crate::task::TaskHandle;
 pub use crate::{PanicPolicy, PanicPolicy::CrashProcess, PanicPolicy::KeepRunning};
 
 /// `#[recover]` on a sync fn: run the body guarded, in a span.
 #[inline]
-pub fn guard_sync<T, S: AsSite>(site: S, f: impl FnOnce() -> T) -> Result<T, Panicked> {
-    crate::guard::run_sync(site.site(), f)
+pub fn guard_sync<T>(site: &'static Site, f: impl FnOnce() -> T) -> Result<T, Panicked> {
+    crate::guard::run_sync(site, f)
 }
 
 /// `#[recover]` on an async fn (and async-trait bodies): the body as a guarded future.
 #[inline]
-pub fn guard_async<F: Future, S: AsSite>(site: S, future: F) -> GuardedFuture<F, S> {
-    let span = crate::telemetry::carried_guard_span(site.site());
+pub fn guard_async<F: Future>(site: &'static Site, future: F) -> GuardedFuture<F, &'static Site> {
+    let span = crate::telemetry::carried_guard_span(site);
     GuardedFuture::new(future, site, span)
 }
 
 /// `safe_go!` and `#[safe_task]` on an async fn.
 #[inline]
-pub fn spawn<F, S: AsSite>(site: S, future: F) -> TaskHandle<F::Output>
+pub fn spawn<F>(site: &'static Site, future: F) -> TaskHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -33,7 +33,7 @@ where
 
 /// Benchmarks (`task_bytes`): the size of the future that [`spawn`] hands to tokio for `future`,
 /// built by the same code as a real spawn (without spawning it).
-pub fn spawned_future_size<F, S: AsSite>(site: S, future: F) -> usize
+pub fn spawned_future_size<F>(site: &'static Site, future: F) -> usize
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
