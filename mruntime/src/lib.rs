@@ -72,4 +72,7 @@ pub use telemetry::{
 #[cfg(feature = "sentry")]
 pub mod sentry;
 
+#[cfg(feature = "tower")]
+pub mod tower;
+
 pub use mruntime_macros::{recover, safe_go, safe_task};

@@ -7,6 +7,7 @@ pub(crate) mod limits;
 mod metrics;
 mod redact;
 mod reporter;
+pub(crate) mod request;
 mod span;
 mod trace;
 mod view;
