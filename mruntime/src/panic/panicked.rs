@@ -144,6 +144,7 @@ impl Panicked {
         }
     }
 
+    #[allow(dead_code)] // set by supervision (restart attempts)
     pub(crate) fn with_attempt(mut self, attempt: u32) -> Self {
         self.inner.attempt = attempt;
         self
