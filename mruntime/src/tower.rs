@@ -166,20 +166,21 @@ impl<P> RecoverLayer<P> {
     ///
     /// use http::{Request, Response, StatusCode};
     /// use mruntime::tower::RecoverLayer;
-    /// use tower::{ServiceExt, service_fn, Layer};
+    /// use tower::{Layer, ServiceExt, service_fn};
     ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let layer = RecoverLayer::new("payments").on_panic(|panicked: mruntime::Panicked| {
     ///     let mut response = Response::new(format!("{{\"error\":\"{}\"}}", panicked.component()));
     ///     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     ///     response
     /// });
     /// let service = layer.layer(service_fn(|_: Request<()>| async {
-    ///     if true { panic!("card vault unreachable") }
+    ///     if true {
+    ///         panic!("card vault unreachable");
+    ///     }
     ///     Ok::<_, Infallible>(Response::new(String::new()))
     /// }));
     ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// # let service = service;
     /// let response = service.oneshot(Request::new(())).await.unwrap();
     /// assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     /// assert_eq!(response.body(), r#"{"error":"payments"}"#);
