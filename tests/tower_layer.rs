@@ -189,7 +189,7 @@ fn panic_in_call_is_recovered_too_and_on_panic_builds_the_response() {
     let rt = capture.current_thread_runtime();
     metrics();
 
-    let layer = RecoverLayer::new("tower-call").on_panic(|panicked: Panicked| {
+    let layer = RecoverLayer::new("tower-call").on_panic(|panicked| {
         let mut response = http::Response::new(format!(
             "{{\"error\":\"unavailable\",\"where\":\"{}/{}\"}}",
             panicked.component(),

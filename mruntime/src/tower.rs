@@ -169,7 +169,7 @@ impl<P> RecoverLayer<P> {
     /// use tower::{Layer, ServiceExt, service_fn};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let layer = RecoverLayer::new("payments").on_panic(|panicked: mruntime::Panicked| {
+    /// let layer = RecoverLayer::new("payments").on_panic(|panicked| {
     ///     let mut response = Response::new(format!("{{\"error\":\"{}\"}}", panicked.component()));
     ///     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     ///     response
@@ -186,7 +186,10 @@ impl<P> RecoverLayer<P> {
     /// assert_eq!(response.body(), r#"{"error":"payments"}"#);
     /// # }
     /// ```
-    pub fn on_panic<Q>(self, on_panic: Q) -> RecoverLayer<Q> {
+    pub fn on_panic<Q, B>(self, on_panic: Q) -> RecoverLayer<Q>
+    where
+        Q: Fn(Panicked) -> Response<B>,
+    {
         RecoverLayer {
             site: self.site,
             on_panic: Arc::new(on_panic),
