@@ -21,6 +21,7 @@ fn emit(panicked: &Panicked) {
         component = panicked.component(),
         goroutine_name = panicked.name(),
         policy = panicked.policy().as_str(),
+        attempt = panicked.attempt(),
         panic.value = %truncate(panicked.message(), VALUE_LIMIT),
         panic.location = location.map(tracing::field::display),
         panic.stack = panicked

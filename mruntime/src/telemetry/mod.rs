@@ -3,8 +3,10 @@
 mod crash;
 mod event;
 mod limits;
+mod restart;
 mod span;
 
 pub(crate) use crash::crash;
 pub(crate) use event::report;
-pub(crate) use span::{guard_span, task_span};
+pub(crate) use restart::{gave_up, restarted};
+pub(crate) use span::{attempt_span, guard_span, task_span};
