@@ -56,17 +56,18 @@ impl Supervisor {
                 Err(panicked)
             }
             Verdict::Restart(backoff) => {
-                self.attempt = self.attempt.saturating_add(1);
-                telemetry::restarted(site, self.attempt, backoff);
                 let slept = self
                     .ctx
                     .token()
                     .run_until_cancelled(tokio::time::sleep(backoff))
                     .await;
-                match slept {
-                    Some(()) => Ok(()),
-                    None => Err(panicked),
+                if slept.is_none() {
+                    // Cancelled during the backoff: stop at once, and count no restart.
+                    return Err(panicked);
                 }
+                self.attempt = self.attempt.saturating_add(1);
+                telemetry::restarted(site, self.attempt, backoff);
+                Ok(())
             }
         }
     }

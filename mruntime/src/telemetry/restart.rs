@@ -6,8 +6,9 @@ use crate::panic::Panicked;
 use crate::policy::RestartPolicy;
 use crate::site::Site;
 
-/// A supervised task is started again as `attempt` after sleeping `backoff`
-/// (`task_restarts_total{component, goroutine_name}` is counted here).
+/// A supervised task is started again, as `attempt`, now that its `backoff` has passed (a task
+/// cancelled during its backoff is not restarted and not counted).
+/// `task_restarts_total{component, goroutine_name}` is counted here.
 pub(crate) fn restarted(site: &Site, attempt: u32, backoff: Duration) {
     tracing::info!(
         target: "mruntime",
