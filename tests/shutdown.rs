@@ -87,19 +87,37 @@ fn a_panic_after_cancellation_is_not_restarted() {
                 ctx.cancelled().await;
                 panic!("flush failed on the way out (attempt {})", ctx.attempt());
             });
+        // No restarts allowed: a panic would be a give-up, but not during a shutdown.
+        let strict = group
+            .task("ledger", "committer")
+            .restart(RestartPolicy::from_millis(0, 60_000, 10, 10))
+            .spawn(|ctx| async move {
+                ctx.cancelled().await;
+                panic!("commit interrupted");
+            });
         settle().await;
         let report = group.shutdown(Duration::from_secs(30)).await;
+        assert!(strict.await.unwrap_err().is_panic());
         (report, handle.await)
     });
     let last = result.unwrap_err().into_panicked().unwrap();
     assert_eq!(last.attempt(), 1);
     assert!(report.not_stopped().is_empty());
+    let mut messages: Vec<_> = report.panicked().iter().map(|p| p.last_message()).collect();
+    messages.sort();
     assert_eq!(
-        report.panicked()[0].last_message(),
-        "flush failed on the way out (attempt 1)"
+        messages,
+        [
+            "commit interrupted",
+            "flush failed on the way out (attempt 1)"
+        ]
     );
-    assert_eq!(capture.panic_events().len(), 1);
+    assert_eq!(capture.panic_events().len(), 2);
     assert!(capture.events_named("task.restarting").is_empty());
+    assert!(
+        capture.events_named("task.gave_up").is_empty(),
+        "a shutdown is not a give-up: the policy does not apply"
+    );
 }
 
 #[test]
