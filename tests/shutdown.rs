@@ -162,7 +162,8 @@ fn a_worker_that_ignores_cancellation_is_named_and_aborted_at_the_deadline() {
         );
 
         assert_eq!(good.await.unwrap(), "stopped");
-        assert!(matches!(bad.await, Err(TaskError::Cancelled)));
+        let bad = tokio::time::timeout(Duration::from_secs(3600), bad).await;
+        assert!(matches!(bad.expect("aborted"), Err(TaskError::Cancelled)));
         assert!(
             dropped.load(Ordering::SeqCst),
             "the aborted task was dropped"
@@ -330,6 +331,14 @@ fn tasks_spawned_after_shutdown_start_cancelled() {
             .task("c", "late")
             .spawn(|ctx| async move { ctx.is_cancelled() });
         assert!(late.await.unwrap());
+        // Also when its parent context is not the group's.
+        let outside_parent = TaskContext::new();
+        let late = group
+            .task("c", "late-with-parent")
+            .context(&outside_parent)
+            .spawn(|ctx| async move { ctx.is_cancelled() });
+        assert!(late.await.unwrap());
+        assert!(!outside_parent.is_cancelled());
         let plain = Task::new("c", "outside").spawn(|ctx| async move { ctx.is_cancelled() });
         assert!(
             !plain.await.unwrap(),
@@ -351,7 +360,8 @@ fn dropping_the_last_group_handle_cancels_its_tasks() {
         settle().await;
         assert!(!worker.is_finished(), "a clone still holds the group");
         drop(clone);
-        assert_eq!(worker.await.unwrap(), "stopped");
+        let stopped = tokio::time::timeout(Duration::from_secs(3600), worker).await;
+        assert_eq!(stopped.expect("cancelled by the drop").unwrap(), "stopped");
     });
 }
 
