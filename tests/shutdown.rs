@@ -179,18 +179,18 @@ fn tasks_that_ended_by_panic_are_named_in_the_report() {
     let rt = paused_runtime(&capture);
     let report = rt.block_on(async {
         let group = TaskGroup::new();
-        let _ = group
+        let _detached = group
             .task("notification", "email-sender")
             .spawn(|_| async { panic!("smtp down") });
-        let _ = group
+        let _detached = group
             .task("transaction", "balance-sync")
             .restart(RestartPolicy::from_millis(2, 60_000, 10, 10))
             .spawn(|ctx| async move { panic!("attempt {} failed", ctx.attempt()) });
-        let _ = group
+        let _detached = group
             .task("reports", "render-pdf")
             .spawn_blocking(|_| -> u8 { panic!("font missing") });
         let fine = group.task("cache", "warmer").spawn(|_| async { 1 });
-        let _ = group.task("delivery", "processor").spawn(cooperative);
+        let _detached = group.task("delivery", "processor").spawn(cooperative);
         assert_eq!(fine.await.unwrap(), 1);
         settle().await;
         tokio::time::sleep(Duration::from_secs(1)).await; // the supervised task gives up
@@ -246,7 +246,7 @@ fn panics_of_many_tasks_of_one_site_are_counted_in_one_entry() {
     let report = rt.block_on(async {
         let group = TaskGroup::new();
         for i in 0..10 {
-            let _ = group
+            let _detached = group
                 .task("jobs", "import")
                 .spawn(move |_| async move { panic!("row {i} malformed") });
         }
@@ -265,9 +265,9 @@ fn active_lists_the_running_tasks_in_spawn_order() {
     let rt = paused_runtime(&capture);
     rt.block_on(async {
         let group = TaskGroup::new();
-        let _ = group.task("delivery", "processor").spawn(cooperative);
+        let _detached = group.task("delivery", "processor").spawn(cooperative);
         let quick = group.task("cache", "warmer").spawn(|_| async {});
-        let _ = group
+        let _detached = group
             .task("delivery", "retrier")
             .restart(RestartPolicy::from_millis(5, 60_000, 60_000, 60_000))
             .spawn(|_| async { panic!("in backoff") });

@@ -79,8 +79,8 @@ impl TaskContext {
         }
     }
 
-    /// The context a task under `site` receives: a child token of `parent`'s (or `token` when
-    /// the caller made one), attempt 1.
+    /// The context a task under `site` receives, around the token made for it (a child of its
+    /// parent's or its group's token), at attempt 1.
     pub(crate) fn for_task(token: CancellationToken, site: &Site) -> Self {
         TaskContext {
             token,

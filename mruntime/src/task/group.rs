@@ -42,7 +42,7 @@ use crate::task::{Task, TaskContext};
 /// # #[tokio::main] async fn main() {
 /// let workers = TaskGroup::new();
 /// for name in ["email-sender", "sms-sender"] {
-///     let _ = workers
+///     let _worker = workers
 ///         .task("notification", name)
 ///         .restart(RestartPolicy::from_millis(5, 60_000, 100, 10_000))
 ///         .spawn(|ctx| async move {
@@ -222,7 +222,7 @@ impl TaskGroup {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let group = mruntime::TaskGroup::new();
-    /// let _ = group.task("cache", "refresher").spawn(|ctx| async move { ctx.cancelled().await });
+    /// let _worker = group.task("cache", "refresher").spawn(|ctx| async move { ctx.cancelled().await });
     /// let names: Vec<_> = group.active().iter().map(|s| (s.component(), s.name())).collect();
     /// assert_eq!(names, [("cache", "refresher")]);
     /// # }
@@ -252,14 +252,16 @@ impl TaskGroup {
     /// passed, aborts the tasks still running, and reports.
     ///
     /// It does not wait for aborted tasks to end. Calling it again reports what happened since.
+    /// Call it from outside the group: a task of the group that shuts its own group down waits
+    /// for itself until the deadline, and is then aborted with the others.
     ///
     /// ```
     /// use std::time::Duration;
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let group = mruntime::TaskGroup::new();
-    /// let _ = group.task("delivery", "processor").spawn(|ctx| async move { ctx.cancelled().await });
-    /// let _ = group.task("legacy", "poller").spawn(|_ctx| async move {
+    /// let _worker = group.task("delivery", "processor").spawn(|ctx| async move { ctx.cancelled().await });
+    /// let _poller = group.task("legacy", "poller").spawn(|_ctx| async move {
     ///     loop { tokio::time::sleep(Duration::from_secs(1)).await } // ignores cancellation
     /// });
     ///

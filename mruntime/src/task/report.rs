@@ -18,8 +18,8 @@ use crate::site::Site;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let group = TaskGroup::new();
-/// let _ = group.task("delivery", "processor").spawn(|ctx| async move { ctx.cancelled().await });
-/// let _ = group.task("delivery", "cleanup").spawn(|_| async { panic!("stuck item") });
+/// let _worker = group.task("delivery", "processor").spawn(|ctx| async move { ctx.cancelled().await });
+/// let _cleanup = group.task("delivery", "cleanup").spawn(|_| async { panic!("stuck item") });
 /// tokio::task::yield_now().await;
 ///
 /// let report = group.shutdown(Duration::from_secs(30)).await;
