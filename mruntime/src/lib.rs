@@ -72,7 +72,14 @@ pub use task::{
     NoRestart, PanicSummary, ShutdownReport, Task, TaskContext, TaskError, TaskGroup, TaskHandle,
     spawn, spawn_blocking,
 };
+pub use telemetry::{
+    ErrorReporter, clear_error_reporter, enable_task_metrics, init_panic_metrics, on_crash,
+    set_crash_flush_timeout, set_error_reporter, set_production_mode,
+};
 /// The cancellation token of a [`TaskContext`] (re-exported from `tokio_util`).
 pub use tokio_util::sync::CancellationToken;
+
+#[cfg(feature = "sentry")]
+pub mod sentry;
 
 pub use mruntime_macros::{recover, safe_go, safe_task};

@@ -4,6 +4,7 @@
 
 mod capture;
 mod child;
+pub mod otel;
 
 pub use capture::{Capture, CapturedEvent, CapturedSpan};
 pub use child::{ChildOutcome, child_scenario, run_child};

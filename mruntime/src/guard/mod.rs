@@ -76,6 +76,24 @@ pub(crate) fn apply_policy(panicked: &Panicked) {
     }
 }
 
+/// With `panic = "abort"` nothing unwinds, so no guard can catch: the hook reports the panic
+/// (log, metric, span, reporter), flushes, and the process aborts whatever the policy.
+#[cfg(panic = "abort")]
+#[cold]
+pub(crate) fn recovered_in_hook(
+    site: Site,
+    message: String,
+    captured: crate::panic::Captured,
+) -> ! {
+    let panicked = Panicked::from_hook(site, message, captured);
+    telemetry::report(&panicked);
+    eprintln!(
+        "mruntime: built with panic = \"abort\": guards cannot recover, the process ends \
+         after reporting"
+    );
+    telemetry::crash(&panicked)
+}
+
 /// Runs a closure in a guard inside its own span, as `#[recover]` on a sync fn does.
 #[inline]
 pub(crate) fn run_sync<T>(site: &Site, f: impl FnOnce() -> T) -> Result<T, Panicked> {

@@ -97,8 +97,8 @@ fn hook(info: &PanicHookInfo<'_>) -> bool {
     if SILENCED.try_with(Cell::get).unwrap_or(false) {
         return true;
     }
-    let inside_guard = INNERMOST.try_with(|s| !s.get().is_null()).unwrap_or(false);
-    if !inside_guard {
+    let innermost = INNERMOST.try_with(Cell::get).unwrap_or(ptr::null());
+    if innermost.is_null() {
         return false;
     }
     let captured = Captured {
@@ -107,13 +107,29 @@ fn hook(info: &PanicHookInfo<'_>) -> bool {
             .map(|l| PanicLocation::new(l.file(), l.line(), l.column())),
         backtrace: capture_backtrace(),
     };
+    #[cfg(panic = "abort")]
+    {
+        // Nothing unwinds: the guard will never catch this, so report and flush from here.
+        // SAFETY: `innermost` was set by `enter_guard` from a `&Site` that outlives the guarded
+        // call, on this thread, and is reset by `exit_guard` before that call returns; the hook
+        // runs on the same thread, during the call.
+        let site = unsafe { *innermost };
+        let message = info
+            .payload_as_str()
+            .unwrap_or(crate::panic::panicked::NON_STRING_MESSAGE)
+            .to_owned();
+        crate::guard::recovered_in_hook(site, message, captured);
+    }
     // A panic in the hook aborts the process: never borrow a slot that is in use.
-    let _ = SLOT.try_with(|slot| {
-        if let Ok(mut slot) = slot.try_borrow_mut() {
-            *slot = Some(captured);
-        }
-    });
-    true
+    #[cfg(not(panic = "abort"))]
+    {
+        let _ = SLOT.try_with(|slot| {
+            if let Ok(mut slot) = slot.try_borrow_mut() {
+                *slot = Some(captured);
+            }
+        });
+        true
+    }
 }
 
 /// The guard that was innermost before [`enter_guard`]; give it back to [`exit_guard`].

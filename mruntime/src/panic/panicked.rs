@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::backtrace::Backtrace;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::PanicPolicy;
 use crate::panic::Captured;
@@ -99,6 +100,7 @@ impl Payload {
 /// ```
 /// use mruntime::PanicPolicy;
 ///
+/// let line = line!() + 2;
 /// let err = mruntime::guard("transaction", "balance-sync", PanicPolicy::KeepRunning, || {
 ///     panic!("balance must not be negative");
 /// })
@@ -106,7 +108,7 @@ impl Payload {
 /// assert_eq!(err.component(), "transaction");
 /// assert_eq!(err.name(), "balance-sync");
 /// assert_eq!(err.message(), "balance must not be negative");
-/// assert_eq!(err.location().unwrap().line(), 5);
+/// assert_eq!(err.location().unwrap().line(), line);
 /// assert!(err.to_string().starts_with("panic in transaction/balance-sync at "));
 /// ```
 pub struct Panicked {
@@ -117,7 +119,7 @@ struct Inner {
     site: Site,
     payload: Payload,
     location: Option<PanicLocation>,
-    backtrace: Option<Backtrace>,
+    backtrace: Option<Arc<Backtrace>>,
     attempt: u32,
 }
 
@@ -128,7 +130,7 @@ impl Panicked {
         captured: Option<Captured>,
     ) -> Self {
         let (location, backtrace) = match captured {
-            Some(c) => (c.location, c.backtrace),
+            Some(c) => (c.location, c.backtrace.map(Arc::new)),
             None => (None, None),
         };
         Panicked {
@@ -142,6 +144,7 @@ impl Panicked {
         }
     }
 
+    #[allow(dead_code)] // set by supervision (restart attempts)
     pub(crate) fn with_attempt(mut self, attempt: u32) -> Self {
         self.inner.attempt = attempt;
         self
@@ -200,7 +203,7 @@ impl Panicked {
     /// set otherwise with [`set_backtrace_capture`](crate::set_backtrace_capture). It is
     /// resolved to symbols only when displayed.
     pub fn backtrace(&self) -> Option<&Backtrace> {
-        self.inner.backtrace.as_ref()
+        self.inner.backtrace.as_deref()
     }
 
     /// The payload, for string payloads (the payload of every `panic!`): downcast it to
@@ -254,6 +257,26 @@ impl Panicked {
 
     pub(crate) fn site(&self) -> &Site {
         &self.inner.site
+    }
+
+    /// A copy for telemetry sinks whose payload is `value` (the redacted text) and which keeps
+    /// the backtrace only when `keep_backtrace`.
+    pub(crate) fn for_sinks(&self, value: String, keep_backtrace: bool) -> Panicked {
+        Panicked {
+            inner: Box::new(Inner {
+                site: self.inner.site,
+                payload: Payload::String(value),
+                location: self.inner.location.clone(),
+                backtrace: self.inner.backtrace.clone().filter(|_| keep_backtrace),
+                attempt: self.inner.attempt,
+            }),
+        }
+    }
+
+    /// A panic seen only by the hook (built with `panic = "abort"`, where nothing unwinds).
+    #[cfg_attr(not(panic = "abort"), allow(dead_code))]
+    pub(crate) fn from_hook(site: Site, message: String, captured: Captured) -> Panicked {
+        Panicked::new(site, Box::new(message), Some(captured))
     }
 }
 

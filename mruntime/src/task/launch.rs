@@ -14,7 +14,7 @@ use crate::task::group::Membership;
 use crate::task::spawn::{spawn_blocking_prepared, spawn_prepared};
 use crate::task::supervise::{supervise, supervise_blocking};
 use crate::task::{TaskContext, TaskGroup, TaskHandle};
-use crate::telemetry;
+use crate::telemetry::{self, TaskLifecycle};
 
 /// Where a task is started: its parent context and its group, both optional.
 #[derive(Clone, Copy, Default)]
@@ -43,10 +43,14 @@ impl Placement<'_> {
         B: Future<Output = Result<T, Panicked>> + Send + 'static,
     {
         let id = membership.as_ref().map(Membership::id);
+        let lifecycle = telemetry::task_metrics_enabled().then(|| TaskLifecycle::start(&site));
         let join = spawn_prepared(async move {
             let result = body.await;
             if let Some(membership) = &membership {
                 membership.finished(&result);
+            }
+            if let Some(lifecycle) = lifecycle {
+                lifecycle.finish(result.is_err());
             }
             result
         });
@@ -107,10 +111,14 @@ where
     let span = telemetry::task_span(&meta);
     let (ctx, membership) = placement.enter(&meta);
     let id = membership.as_ref().map(Membership::id);
+    let lifecycle = telemetry::task_metrics_enabled().then(|| TaskLifecycle::start(&meta));
     let join = spawn_blocking_prepared(move || {
         let result = span.in_scope(|| catch(site.site(), || f(ctx)));
         if let Some(membership) = &membership {
             membership.finished(&result);
+        }
+        if let Some(lifecycle) = lifecycle {
+            lifecycle.finish(result.is_err());
         }
         result
     });

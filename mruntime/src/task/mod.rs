@@ -19,4 +19,4 @@ pub(crate) use launch::{
 };
 pub use report::{PanicSummary, ShutdownReport};
 pub use spawn::{spawn, spawn_blocking};
-pub(crate) use spawn::{spawn_blocking_site, spawn_site};
+pub(crate) use spawn::{spawn_blocking_site, spawn_site, spawn_thread};

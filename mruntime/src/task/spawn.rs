@@ -21,8 +21,37 @@ where
 {
     let span = telemetry::task_span(site.site());
     let meta = *site.site();
-    let join = tokio::task::spawn(GuardedFuture::new(future, site, span));
+    let guarded = GuardedFuture::new(future, site, span);
+    let join = if telemetry::task_metrics_enabled() {
+        tokio::task::spawn(with_lifecycle(
+            telemetry::TaskLifecycle::start(&meta),
+            guarded,
+        ))
+    } else {
+        tokio::task::spawn(guarded)
+    };
     TaskHandle::new(join, meta)
+}
+
+/// The opt-in lifecycle metrics around a task: a separate future type, so that plain spawns pay
+/// nothing for them.
+/// The lifecycle starts at the spawn: a task aborted before its first poll counts as started
+/// and cancelled.
+async fn with_lifecycle<T>(
+    lifecycle: telemetry::TaskLifecycle,
+    guarded: impl Future<Output = Result<T, crate::Panicked>>,
+) -> Result<T, crate::Panicked> {
+    let result = guarded.await;
+    lifecycle.finish(result.is_err());
+    result
+}
+
+/// Starts an OS thread (the crash flush's watchdog-bounded worker).
+pub(crate) fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .map(drop)
 }
 
 /// Runs `f` on tokio's blocking pool guarded under `site`.
@@ -34,9 +63,15 @@ where
 {
     let span = telemetry::task_span(site.site());
     let meta = *site.site();
+    let lifecycle =
+        telemetry::task_metrics_enabled().then(|| telemetry::TaskLifecycle::start(&meta));
     let join = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        catch(site.site(), f)
+        let result = catch(site.site(), f);
+        if let Some(lifecycle) = lifecycle {
+            lifecycle.finish(result.is_err());
+        }
+        result
     });
     TaskHandle::new(join, meta)
 }

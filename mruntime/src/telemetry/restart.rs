@@ -5,11 +5,13 @@ use std::time::Duration;
 use crate::panic::Panicked;
 use crate::policy::RestartPolicy;
 use crate::site::Site;
+use crate::telemetry::metrics;
 
 /// A supervised task is started again, as `attempt`, now that its `backoff` has passed (a task
-/// cancelled during its backoff is not restarted and not counted).
-/// `task_restarts_total{component, goroutine_name}` is counted here.
+/// cancelled during its backoff is not restarted and not counted): one INFO `task.restarting`
+/// event and one `task_restarts_total{component, goroutine_name}`.
 pub(crate) fn restarted(site: &Site, attempt: u32, backoff: Duration) {
+    metrics::task_restarted(site);
     tracing::info!(
         target: "mruntime",
         component = site.component(),

@@ -1,0 +1,896 @@
+//! Parsing the arguments of `#[recover(..)]`, `#[safe_task(..)]` and `safe_go!(..)` into
+//! [`Args`], keeping the tokens of every value for error spans.
+//!
+//! The list is split at top-level commas and every element is parsed on its own, so one bad
+//! element does not hide the errors of the others: all of them are collected in [`Errors`].
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::{Expr, Ident, Lit, LitStr, Path, Token};
+
+use crate::errors::Errors;
+
+/// The keywords of the argument lists.
+pub(crate) mod kw {
+    syn::custom_keyword!(component);
+    syn::custom_keyword!(name);
+    syn::custom_keyword!(policy);
+    syn::custom_keyword!(on_panic);
+    syn::custom_keyword!(allow_raw_spawn);
+}
+
+/// Which macro the arguments belong to: decides the valid keys and the wording of errors.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum MacroKind {
+    Recover,
+    SafeTask,
+    SafeGo,
+}
+
+impl MacroKind {
+    /// The macro as the user writes it, for messages: `#[recover]`.
+    pub(crate) fn display(self) -> &'static str {
+        match self {
+            MacroKind::Recover => "#[recover]",
+            MacroKind::SafeTask => "#[safe_task]",
+            MacroKind::SafeGo => "safe_go!",
+        }
+    }
+
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            MacroKind::Recover => &["component", "name", "policy", "on_panic", "allow_raw_spawn"],
+            MacroKind::SafeTask => &["component", "name", "policy", "allow_raw_spawn"],
+            MacroKind::SafeGo => &["component", "name", "policy"],
+        }
+    }
+
+    fn valid_keys(self) -> String {
+        let keys: Vec<String> = self.keys().iter().map(|key| format!("`{key}`")).collect();
+        keys.join(", ")
+    }
+
+    fn example(self) -> &'static str {
+        match self {
+            MacroKind::Recover => "#[recover(component = \"payments\")]",
+            MacroKind::SafeTask => "#[safe_task(component = \"payments\")]",
+            MacroKind::SafeGo => {
+                "safe_go!(component = \"notification\", name = \"email-sender\", async move { .. })"
+            }
+        }
+    }
+
+    fn allows(self, key: &str) -> bool {
+        self.keys().contains(&key)
+    }
+}
+
+/// The two policies of `mruntime::PanicPolicy`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) enum Policy {
+    #[default]
+    KeepRunning,
+    CrashProcess,
+}
+
+/// `on_panic = path::to_fn`.
+pub(crate) struct OnPanic {
+    pub(crate) key: kw::on_panic,
+    pub(crate) handler: Expr,
+}
+
+/// The arguments of one macro invocation, each with the tokens it was written as.
+#[derive(Default)]
+pub(crate) struct Args {
+    pub(crate) component: Option<LitStr>,
+    pub(crate) name: Option<LitStr>,
+    pub(crate) policy: Option<Policy>,
+    pub(crate) on_panic: Option<OnPanic>,
+    pub(crate) allow_raw_spawn: Option<kw::allow_raw_spawn>,
+    /// `safe_go!` only: the future, its last argument.
+    pub(crate) future: Option<Expr>,
+}
+
+impl Args {
+    /// The policy given, or the default `KeepRunning`.
+    pub(crate) fn policy(&self) -> Policy {
+        self.policy.unwrap_or_default()
+    }
+}
+
+/// Parses the arguments of `kind`. Always gives the arguments it could read, together with
+/// every error found.
+pub(crate) fn parse(kind: MacroKind, tokens: TokenStream) -> (Args, Errors) {
+    let mut list = ArgList {
+        kind,
+        args: Args::default(),
+        errors: Errors::default(),
+        seen: Vec::new(),
+        suggested: Vec::new(),
+        positional: 0,
+        keyed: false,
+        malformed: false,
+    };
+    let parser = |input: ParseStream<'_>| {
+        list.parse_all(input);
+        Ok(())
+    };
+    if let Err(error) = parser.parse2(tokens) {
+        list.errors.push(error);
+    }
+    list.require_keys();
+    (list.args, list.errors)
+}
+
+/// The state of parsing one argument list.
+struct ArgList {
+    kind: MacroKind,
+    args: Args,
+    errors: Errors,
+    /// Keys given so far (also when their value was invalid), to reject repeats.
+    seen: Vec<&'static str>,
+    /// Keys suggested for a misspelt key: not reported missing as well.
+    suggested: Vec<&'static str>,
+    positional: usize,
+    keyed: bool,
+    /// Tokens were skipped: later "missing" errors would be noise.
+    malformed: bool,
+}
+
+/// One element of the list.
+enum Element {
+    Done,
+    /// `safe_go!`'s future: nothing may follow it.
+    Future,
+}
+
+impl ArgList {
+    fn parse_all(&mut self, input: ParseStream<'_>) {
+        while !input.is_empty() {
+            match self.parse_element(input) {
+                Ok(Element::Future) => {
+                    self.after_future(input);
+                    return;
+                }
+                Ok(Element::Done) => {}
+                Err(error) => {
+                    self.errors.push(error);
+                    self.malformed = true;
+                    skip_to_comma(input);
+                }
+            }
+            if input.is_empty() {
+                break;
+            }
+            if let Err(error) = input.parse::<Token![,]>() {
+                self.errors.push(syn::Error::new(
+                    error.span(),
+                    "expected `,` between arguments",
+                ));
+                self.malformed = true;
+                skip_to_comma(input);
+                let _ = input.parse::<Option<Token![,]>>();
+            }
+        }
+    }
+
+    /// Parses one element. Problems with a value are recorded and the element is consumed;
+    /// an `Err` means the element could not be read at all (its tokens are then skipped).
+    fn parse_element(&mut self, input: ParseStream<'_>) -> syn::Result<Element> {
+        if input.peek(LitStr) && self.is_positional(input) {
+            let lit: LitStr = input.parse()?;
+            self.positional(lit);
+            return Ok(Element::Done);
+        }
+        let is_key =
+            input.peek(Ident::peek_any) && input.peek2(Token![=]) && !input.peek2(Token![==]);
+        let is_flag =
+            input.peek(Ident::peek_any) && (input.peek2(Token![,]) || is_last_token(input));
+        if self.kind == MacroKind::SafeGo && !is_key {
+            self.args.future = Some(input.parse()?);
+            return Ok(Element::Future);
+        }
+
+        let lookahead = input.lookahead1();
+        if lookahead.peek(kw::component) {
+            let key: kw::component = input.parse()?;
+            let value = self.string_value(input, "component", key.span);
+            if self.check_repeat("component", key.span) {
+                self.args.component = value;
+            }
+        } else if lookahead.peek(kw::name) {
+            let key: kw::name = input.parse()?;
+            let value = self.string_value(input, "name", key.span);
+            if self.check_repeat("name", key.span) {
+                self.args.name = value;
+            }
+        } else if lookahead.peek(kw::policy) {
+            let key: kw::policy = input.parse()?;
+            self.keyed = true;
+            let value =
+                value_of(input, "policy", key.span, "policy = CrashProcess").and_then(policy_value);
+            if self.check_repeat("policy", key.span) {
+                self.args.policy = self.errors.ok(value);
+            }
+        } else if self.kind.allows("on_panic") && lookahead.peek(kw::on_panic) {
+            let key: kw::on_panic = input.parse()?;
+            self.keyed = true;
+            let value = value_of(input, "on_panic", key.span, "on_panic = fallback")
+                .and_then(on_panic_value);
+            if self.check_repeat("on_panic", key.span) {
+                self.args.on_panic = self
+                    .errors
+                    .ok(value)
+                    .map(|handler| OnPanic { key, handler });
+            }
+        } else if self.kind.allows("allow_raw_spawn") && lookahead.peek(kw::allow_raw_spawn) {
+            let key: kw::allow_raw_spawn = input.parse()?;
+            self.keyed = true;
+            if input.peek(Token![=]) {
+                let eq: Token![=] = input.parse()?;
+                let value = collect_to_comma(input);
+                self.errors.push(syn::Error::new_spanned(
+                    quote::quote!(#eq #value),
+                    "`allow_raw_spawn` is a flag and takes no value: write just `allow_raw_spawn`",
+                ));
+            }
+            if self.check_repeat("allow_raw_spawn", key.span) {
+                self.args.allow_raw_spawn = Some(key);
+            }
+        } else if is_key || is_flag {
+            let key = input.call(Ident::parse_any)?;
+            let _value = collect_to_comma(input);
+            let error = self.unknown_key(&key, is_key);
+            self.errors.push(error);
+        } else {
+            return Err(lookahead.error());
+        }
+        Ok(Element::Done)
+    }
+
+    /// Whether the string literal at the cursor is a positional component or name rather than
+    /// (for `safe_go!`) the future.
+    fn is_positional(&self, input: ParseStream<'_>) -> bool {
+        match self.kind {
+            MacroKind::SafeGo => {
+                !self.keyed
+                    && self.positional < 2
+                    && (input.peek2(Token![,]) || is_last_token(input))
+            }
+            MacroKind::Recover | MacroKind::SafeTask => true,
+        }
+    }
+
+    fn positional(&mut self, lit: LitStr) {
+        let slot = match self.positional {
+            0 => "component",
+            1 => "name",
+            _ => {
+                self.errors.push(syn::Error::new(
+                    lit.span(),
+                    "at most two positional strings (the component, then the name) are accepted; \
+                     write the others as `key = value`",
+                ));
+                return;
+            }
+        };
+        self.positional += 1;
+        if self.keyed {
+            self.errors.push(syn::Error::new(
+                lit.span(),
+                format!(
+                    "positional strings must come before any `key = value`; write `{slot} = {}`",
+                    lit.to_token_stream()
+                ),
+            ));
+            return;
+        }
+        let value = self.check_string(slot, lit.clone());
+        if self.check_repeat(slot, lit.span()) {
+            match slot {
+                "component" => self.args.component = value,
+                _ => self.args.name = value,
+            }
+        }
+    }
+
+    /// Reads a `key = "string"` value, checking it is a non-empty string literal.
+    fn string_value(
+        &mut self,
+        input: ParseStream<'_>,
+        key: &'static str,
+        key_span: Span,
+    ) -> Option<LitStr> {
+        self.keyed = true;
+        let example = format!("{key} = \"payments\"");
+        let lit = value_of(input, key, key_span, &example).and_then(|tokens| {
+            let parser = |input: ParseStream<'_>| {
+                if !input.peek(LitStr) {
+                    let rest: TokenStream = input.parse()?;
+                    return Err(syn::Error::new_spanned(
+                        rest,
+                        format!("`{key}` must be a string literal, e.g. `{example}`"),
+                    ));
+                }
+                let lit: LitStr = input.parse()?;
+                expect_end(input)?;
+                Ok(lit)
+            };
+            parser.parse2(tokens)
+        });
+        let lit = self.errors.ok(lit)?;
+        self.check_string(key, lit)
+    }
+
+    /// A string value must not be empty; gives it back if it is valid.
+    fn check_string(&mut self, key: &str, lit: LitStr) -> Option<LitStr> {
+        if lit.value().trim().is_empty() {
+            self.errors.push(syn::Error::new(
+                lit.span(),
+                format!(
+                    "`{key}` must not be empty: it labels every report and metric, e.g. `{key} = \"payments\"`"
+                ),
+            ));
+            return None;
+        }
+        Some(lit)
+    }
+
+    /// Records that `key` was given; a repeat is an error at the second one (returns false).
+    fn check_repeat(&mut self, key: &'static str, span: Span) -> bool {
+        if self.seen.contains(&key) {
+            self.errors.push(syn::Error::new(
+                span,
+                format!("`{key}` is given twice; remove one"),
+            ));
+            return false;
+        }
+        self.seen.push(key);
+        true
+    }
+
+    fn unknown_key(&mut self, key: &Ident, with_value: bool) -> syn::Error {
+        let kind = self.kind;
+        let written = key.unraw().to_string();
+        let valid = kind.valid_keys();
+        let message = if written == "on_panic" {
+            format!(
+                "{} has no `on_panic`: a task's panic reaches whoever awaits its TaskHandle as \
+                 `Err(TaskError::Panicked(..))`; valid keys: {valid}",
+                kind.display()
+            )
+        } else if kind.allows(&written) && !with_value {
+            format!(
+                "`{written}` needs a value, e.g. `{written} = ..`; see `{}`",
+                kind.example()
+            )
+        } else {
+            let hint = match did_you_mean(&written, kind.keys()) {
+                Some(suggestion) => {
+                    self.suggested.push(suggestion);
+                    format!(" (did you mean `{suggestion}`?)")
+                }
+                None => String::new(),
+            };
+            format!(
+                "unknown key `{written}` for {}{hint}; valid keys: {valid}",
+                kind.display()
+            )
+        };
+        syn::Error::new(key.span(), message)
+    }
+
+    /// After `safe_go!`'s future nothing may follow but one trailing comma.
+    fn after_future(&mut self, input: ParseStream<'_>) {
+        let _ = input.parse::<Option<Token![,]>>();
+        if !input.is_empty() {
+            let rest: TokenStream = input.parse().unwrap_or_default();
+            self.errors.push(syn::Error::new_spanned(
+                rest,
+                "the future must be the last argument of safe_go!; move these arguments before it",
+            ));
+        }
+    }
+
+    /// Reports required keys that were not given.
+    fn require_keys(&mut self) {
+        if self.malformed {
+            return;
+        }
+        let display = self.kind.display();
+        if !self.seen.contains(&"component") && !self.suggested.contains(&"component") {
+            self.errors.push(syn::Error::new(
+                Span::call_site(),
+                format!(
+                    "{display} needs a `component`: it labels every report and metric; add one, e.g. `{}`",
+                    self.kind.example()
+                ),
+            ));
+        }
+        if self.kind == MacroKind::SafeGo {
+            if !self.seen.contains(&"name") && !self.suggested.contains(&"name") {
+                self.errors.push(syn::Error::new(
+                    Span::call_site(),
+                    format!(
+                        "safe_go! needs a `name` (there is no function name to default to); add one, e.g. `{}`",
+                        self.kind.example()
+                    ),
+                ));
+            }
+            if self.args.future.is_none() {
+                self.errors.push(syn::Error::new(
+                    Span::call_site(),
+                    "safe_go! needs a future as its last argument, e.g. `async move { .. }`: \
+                     `safe_go!(component = \"notification\", name = \"email-sender\", async move { .. })`",
+                ));
+            }
+        }
+    }
+}
+
+/// The tokens of a `key = value` value, up to the next top-level comma.
+fn value_of(
+    input: ParseStream<'_>,
+    key: &str,
+    key_span: Span,
+    example: &str,
+) -> syn::Result<TokenStream> {
+    let eq: Token![=] = match input.parse() {
+        Ok(eq) => eq,
+        Err(_) => {
+            return Err(syn::Error::new(
+                key_span,
+                format!("`{key}` needs a value, e.g. `{example}`"),
+            ));
+        }
+    };
+    let tokens = collect_to_comma(input);
+    if tokens.is_empty() {
+        return Err(syn::Error::new(
+            eq.span,
+            format!("`{key}` needs a value after `=`, e.g. `{example}`"),
+        ));
+    }
+    Ok(tokens)
+}
+
+/// Parses the value of `policy`: `KeepRunning`, `CrashProcess` or a path ending in one.
+fn policy_value(tokens: TokenStream) -> syn::Result<Policy> {
+    let parser = |input: ParseStream<'_>| {
+        if input.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
+            let suggestion = policy_name(&lit.value()).unwrap_or("CrashProcess");
+            return Err(syn::Error::new(
+                lit.span(),
+                format!("`policy` is a path, not a string: write `policy = {suggestion}`"),
+            ));
+        }
+        let path = match input.parse::<Path>() {
+            Ok(path) => path,
+            Err(_) => {
+                let rest: TokenStream = input.parse()?;
+                return Err(syn::Error::new_spanned(
+                    rest,
+                    "`policy` must be `KeepRunning` or `CrashProcess`, e.g. `policy = CrashProcess`",
+                ));
+            }
+        };
+        expect_end(input)?;
+        let last = path
+            .segments
+            .last()
+            .map(|segment| segment.ident.unraw().to_string());
+        let policy = match last.as_deref() {
+            Some("KeepRunning") => Policy::KeepRunning,
+            Some("CrashProcess") => Policy::CrashProcess,
+            other => {
+                let written = other.unwrap_or_default();
+                let hint = match policy_name(written) {
+                    Some(suggestion) => format!(" (did you mean `{suggestion}`?)"),
+                    None => String::new(),
+                };
+                return Err(syn::Error::new_spanned(
+                    &path,
+                    format!(
+                        "unknown policy `{}`{hint}: expected `KeepRunning` or `CrashProcess` \
+                         (a path ending in one works too, e.g. `mruntime::PanicPolicy::CrashProcess`)",
+                        path.to_token_stream().to_string().replace(' ', "")
+                    ),
+                ));
+            }
+        };
+        Ok(policy)
+    };
+    parser.parse2(tokens)
+}
+
+/// The policy a misspelling most likely means.
+fn policy_name(written: &str) -> Option<&'static str> {
+    let folded: String = written.chars().filter(|c| c.is_alphanumeric()).collect();
+    let folded = folded.to_lowercase();
+    if folded.contains("crash") || folded.contains("abort") {
+        Some("CrashProcess")
+    } else if folded.contains("keep") || folded.contains("continue") || folded.contains("recover") {
+        Some("KeepRunning")
+    } else {
+        did_you_mean(written, &["KeepRunning", "CrashProcess"])
+    }
+}
+
+/// Parses the value of `on_panic`: a path to a function (or a closure).
+fn on_panic_value(tokens: TokenStream) -> syn::Result<Expr> {
+    let parser = |input: ParseStream<'_>| {
+        if input.peek(Lit) {
+            let lit: Lit = input.parse()?;
+            let hint = match &lit {
+                Lit::Str(s) => format!(": write `on_panic = {}`", s.value()),
+                _ => String::new(),
+            };
+            return Err(syn::Error::new(
+                lit.span(),
+                format!("`on_panic` takes a path to a function, not a literal{hint}"),
+            ));
+        }
+        let expr: Expr = input.parse()?;
+        expect_end(input)?;
+        match expr {
+            Expr::Path(_) | Expr::Closure(_) => Ok(expr),
+            other => Err(syn::Error::new_spanned(
+                other,
+                "`on_panic` takes a path to a `fn(mruntime::Panicked) -> T` (T: the function's \
+                 return type), e.g. `on_panic = fallback`",
+            )),
+        }
+    };
+    parser.parse2(tokens)
+}
+
+/// Errors with "expected `,`" if tokens are left after a value.
+fn expect_end(input: ParseStream<'_>) -> syn::Result<()> {
+    if input.is_empty() {
+        Ok(())
+    } else {
+        Err(input.error("expected `,` after the value"))
+    }
+}
+
+/// Whether the token at the cursor is the last one.
+fn is_last_token(input: ParseStream<'_>) -> bool {
+    let fork = input.fork();
+    let _ = fork.parse::<TokenTree>();
+    fork.is_empty()
+}
+
+/// Consumes the tokens up to (not including) the next top-level comma.
+fn collect_to_comma(input: ParseStream<'_>) -> TokenStream {
+    let mut tokens = TokenStream::new();
+    while !input.is_empty() && !input.peek(Token![,]) {
+        match input.parse::<TokenTree>() {
+            Ok(tree) => tokens.extend([tree]),
+            Err(_) => break,
+        }
+    }
+    tokens
+}
+
+fn skip_to_comma(input: ParseStream<'_>) {
+    let _ = collect_to_comma(input);
+}
+
+/// The candidate closest to `written`, if it is close enough to be a typo.
+fn did_you_mean(written: &str, candidates: &[&'static str]) -> Option<&'static str> {
+    let written = written.to_lowercase();
+    candidates
+        .iter()
+        .map(|candidate| {
+            (
+                edit_distance(&written, &candidate.to_lowercase()),
+                *candidate,
+            )
+        })
+        .filter(|(distance, candidate)| *distance <= (candidate.len() / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Edit distance counting a swap of two neighbours as one edit (`nmae` -> `name`), for typo
+/// suggestions on short keys.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut rows = vec![vec![0; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        rows[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn messages(errors: Errors) -> Vec<String> {
+        match errors.finish(()) {
+            Ok(()) => Vec::new(),
+            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn parse_ok(kind: MacroKind, tokens: TokenStream) -> Args {
+        let (args, errors) = parse(kind, tokens);
+        assert_eq!(messages(errors), Vec::<String>::new());
+        args
+    }
+
+    fn parse_err(kind: MacroKind, tokens: TokenStream) -> Vec<String> {
+        let (_, errors) = parse(kind, tokens);
+        messages(errors)
+    }
+
+    #[test]
+    fn keyed_arguments() {
+        let args = parse_ok(
+            MacroKind::Recover,
+            quote!(
+                component = "onboarding",
+                name = "handler.create",
+                policy = KeepRunning
+            ),
+        );
+        assert_eq!(args.component.unwrap().value(), "onboarding");
+        assert_eq!(args.name.unwrap().value(), "handler.create");
+        assert_eq!(args.policy.unwrap(), Policy::KeepRunning);
+    }
+
+    #[test]
+    fn positional_then_keyed() {
+        let args = parse_ok(
+            MacroKind::Recover,
+            quote!(
+                "onboarding",
+                "create",
+                policy = mruntime::PanicPolicy::CrashProcess,
+            ),
+        );
+        assert_eq!(args.component.unwrap().value(), "onboarding");
+        assert_eq!(args.name.unwrap().value(), "create");
+        assert_eq!(args.policy.unwrap(), Policy::CrashProcess);
+    }
+
+    #[test]
+    fn policy_defaults_to_keep_running() {
+        let args = parse_ok(MacroKind::SafeTask, quote!(component = "jobs"));
+        assert_eq!(args.policy(), Policy::KeepRunning);
+        assert!(args.name.is_none());
+    }
+
+    #[test]
+    fn flag_and_on_panic() {
+        let args = parse_ok(
+            MacroKind::Recover,
+            quote!(
+                component = "jobs",
+                on_panic = fallback::value,
+                allow_raw_spawn
+            ),
+        );
+        assert!(args.allow_raw_spawn.is_some());
+        assert!(matches!(args.on_panic.unwrap().handler, Expr::Path(_)));
+    }
+
+    #[test]
+    fn safe_go_forms() {
+        let args = parse_ok(
+            MacroKind::SafeGo,
+            quote!(component = "n", name = "email", async move { send().await }),
+        );
+        assert!(matches!(args.future, Some(Expr::Async(_))));
+        let args = parse_ok(MacroKind::SafeGo, quote!("n", "email", fut,));
+        assert_eq!(args.name.unwrap().value(), "email");
+        assert!(matches!(args.future, Some(Expr::Path(_))));
+        // A third string is the future, not a third positional.
+        let args = parse_ok(MacroKind::SafeGo, quote!("n", "email", "not a future"));
+        assert!(matches!(args.future, Some(Expr::Lit(_))));
+        // Commas inside a turbofish belong to the future.
+        let args = parse_ok(MacroKind::SafeGo, quote!("n", "email", run::<A, B>(x)));
+        assert!(matches!(args.future, Some(Expr::Call(_))));
+    }
+
+    #[test]
+    fn safe_go_needs_name_and_future() {
+        let errors = parse_err(MacroKind::SafeGo, quote!("n", "email"));
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("safe_go! needs a future"),
+            "{errors:?}"
+        );
+        let errors = parse_err(MacroKind::SafeGo, quote!(component = "n", async {}));
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("safe_go! needs a `name`"),
+            "{errors:?}"
+        );
+        let errors = parse_err(
+            MacroKind::SafeGo,
+            quote!(component = "n", name = "x", fut, policy = KeepRunning),
+        );
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].contains("must be the last argument"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn every_error_is_reported() {
+        let errors = parse_err(
+            MacroKind::Recover,
+            quote!(
+                component = payments,
+                name = "a",
+                name = "b",
+                policy = Crash,
+                colour = "red"
+            ),
+        );
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].contains("`component` must be a string literal"));
+        assert_eq!(errors[1], "`name` is given twice; remove one");
+        assert!(errors[2].contains("unknown policy `Crash` (did you mean `CrashProcess`?)"));
+        assert!(errors[3].starts_with("unknown key `colour` for #[recover]"));
+    }
+
+    #[test]
+    fn missing_component() {
+        let errors = parse_err(MacroKind::Recover, quote!(name = "a"));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("#[recover] needs a `component`"));
+        let errors = parse_err(MacroKind::SafeTask, quote!());
+        assert!(errors[0].starts_with("#[safe_task] needs a `component`"));
+    }
+
+    #[test]
+    fn misspelt_component_is_not_also_missing() {
+        let errors = parse_err(MacroKind::Recover, quote!(componnet = "a"));
+        assert_eq!(
+            errors,
+            vec![
+                "unknown key `componnet` for #[recover] (did you mean `component`?); valid keys: \
+             `component`, `name`, `policy`, `on_panic`, `allow_raw_spawn`"
+                    .to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn repeated_positional_and_keyed() {
+        let errors = parse_err(MacroKind::Recover, quote!("a", component = "b"));
+        assert_eq!(
+            errors,
+            vec!["`component` is given twice; remove one".to_string()]
+        );
+        let errors = parse_err(MacroKind::Recover, quote!(component = "a", "b"));
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("positional strings must come before"),
+            "{errors:?}"
+        );
+        let errors = parse_err(MacroKind::Recover, quote!("a", "b", "c"));
+        assert!(
+            errors[0].starts_with("at most two positional strings"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn value_errors() {
+        let errors = parse_err(MacroKind::Recover, quote!(component = ""));
+        assert!(
+            errors[0].starts_with("`component` must not be empty"),
+            "{errors:?}"
+        );
+        let errors = parse_err(
+            MacroKind::Recover,
+            quote!(component = "a", policy = "crash"),
+        );
+        assert_eq!(
+            errors,
+            vec!["`policy` is a path, not a string: write `policy = CrashProcess`".to_string()]
+        );
+        let errors = parse_err(
+            MacroKind::Recover,
+            quote!(component = "a", on_panic = "fallback"),
+        );
+        assert_eq!(
+            errors,
+            vec![
+                "`on_panic` takes a path to a function, not a literal: write `on_panic = fallback`"
+                    .to_string()
+            ]
+        );
+        let errors = parse_err(
+            MacroKind::Recover,
+            quote!(component = "a", allow_raw_spawn = true),
+        );
+        assert!(
+            errors[0].starts_with("`allow_raw_spawn` is a flag"),
+            "{errors:?}"
+        );
+        let errors = parse_err(MacroKind::Recover, quote!(component));
+        assert!(
+            errors[0].starts_with("`component` needs a value"),
+            "{errors:?}"
+        );
+        let errors = parse_err(MacroKind::Recover, quote!(component = ));
+        assert!(
+            errors[0].starts_with("`component` needs a value after `=`"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn missing_comma() {
+        let errors = parse_err(MacroKind::Recover, quote!(component = "a" name = "b"));
+        assert_eq!(errors, vec!["expected `,` after the value".to_string()]);
+    }
+
+    #[test]
+    fn keys_of_other_macros() {
+        let errors = parse_err(MacroKind::SafeTask, quote!(component = "a", on_panic = f));
+        assert!(
+            errors[0].starts_with("#[safe_task] has no `on_panic`"),
+            "{errors:?}"
+        );
+        let errors = parse_err(
+            MacroKind::SafeGo,
+            quote!(component = "a", name = "b", allow_raw_spawn = x, fut),
+        );
+        assert!(
+            errors[0].starts_with("unknown key `allow_raw_spawn` for safe_go!"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn garbage_lists_what_is_expected() {
+        let errors = parse_err(MacroKind::Recover, quote!(42));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("expected one of"), "{errors:?}");
+    }
+
+    #[test]
+    fn typo_suggestions() {
+        assert_eq!(did_you_mean("nmae", &["component", "name"]), Some("name"));
+        assert_eq!(
+            did_you_mean("policy", &["component", "name", "policy"]),
+            Some("policy")
+        );
+        assert_eq!(
+            did_you_mean("colour", &["component", "name", "policy"]),
+            None
+        );
+        assert_eq!(policy_name("Crash"), Some("CrashProcess"));
+        assert_eq!(policy_name("keep_running"), Some("KeepRunning"));
+        assert_eq!(policy_name("KeepRuning"), Some("KeepRunning"));
+        assert_eq!(policy_name("Whatever"), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("nmae", "name"), 1);
+    }
+}

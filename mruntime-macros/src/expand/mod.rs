@@ -1,0 +1,136 @@
+//! Code generation. Every function here takes a validated model and cannot fail.
+//!
+//! Generated code names only `::mruntime::__private::..` and `::core::..`; its locals are
+//! `__mruntime_*` idents with `Span::mixed_site()` hygiene, so the user's code can neither see
+//! nor clash with them. The user's own tokens keep their spans, so type errors and lints land on
+//! the user's code.
+
+mod recover;
+mod safe_go;
+mod safe_task;
+
+pub(crate) use recover::recover;
+pub(crate) use safe_go::safe_go;
+pub(crate) use safe_task::{safe_task, task_signature};
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{ToTokens, quote};
+use syn::{Block, GenericArgument, PathArguments, Type};
+
+use crate::args::Policy;
+use crate::validate::{Ret, Site};
+
+/// The name of the `static` every expansion declares for its site.
+const SITE: &str = "__MRUNTIME_SITE";
+
+/// `static __MRUNTIME_SITE: Site = Site::new("component", "name", PanicPolicy::KeepRunning);`
+fn site_static(site: &Site) -> TokenStream {
+    let static_name = Ident::new(SITE, Span::call_site());
+    let component = proc_macro2::Literal::string(&site.component);
+    let name = proc_macro2::Literal::string(&site.name);
+    let policy = match site.policy {
+        Policy::KeepRunning => quote!(KeepRunning),
+        Policy::CrashProcess => quote!(CrashProcess),
+    };
+    quote! {
+        static #static_name: ::mruntime::__private::Site = ::mruntime::__private::Site::new(
+            #component,
+            #name,
+            ::mruntime::__private::PanicPolicy::#policy,
+        );
+    }
+}
+
+/// `&__MRUNTIME_SITE`.
+fn site_ref() -> TokenStream {
+    let static_name = Ident::new(SITE, Span::call_site());
+    quote!(&#static_name)
+}
+
+/// A local of the generated code.
+fn local(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+/// The type a task or closure yields for `ret`: `()`, `Infallible` for `!` (which cannot be
+/// written as a type argument on stable), or the declared type.
+fn output_type(ret: &Ret) -> TokenStream {
+    match ret {
+        Ret::Unit => quote!(()),
+        Ret::Never => quote!(::core::convert::Infallible),
+        Ret::Type(ty) => ty.to_token_stream(),
+    }
+}
+
+/// The user's body as the block of a closure or async block that yields [`output_type`]:
+///
+/// ```text
+/// {
+///     prelude
+///     if let Some(__mruntime_ret) = None::<RET> { return __mruntime_ret; }
+///     let __mruntime_ret: RET = BODY;
+///     __mruntime_ret
+/// }
+/// ```
+///
+/// The unreachable `return` fixes the closure's return type before the body is checked, so an
+/// early `return` or `?` in the body coerces and infers as in the user's function; the typed
+/// `let` puts a mismatch on the user's tail expression ("expected due to this" pointing at the
+/// return type). `impl Trait` cannot be written in either place and is replaced by `_`.
+pub(crate) fn typed_body(ret: &Ret, prelude: TokenStream, block: &Block) -> TokenStream {
+    let ty = match ret {
+        Ret::Type(ty) => erase_impl_trait(ty),
+        other => output_type(other),
+    };
+    let value = local("__mruntime_ret");
+    quote! {
+        {
+            #prelude
+            if let ::core::option::Option::Some(#value) = ::core::option::Option::None::<#ty> {
+                return #value;
+            }
+            let #value: #ty = #block;
+            #value
+        }
+    }
+}
+
+/// `Result<impl Display, E>` -> `Result<_, E>`.
+fn erase_impl_trait(ty: &Type) -> TokenStream {
+    let mut ty = ty.clone();
+    erase(&mut ty);
+    ty.into_token_stream()
+}
+
+fn erase(ty: &mut Type) {
+    match ty {
+        Type::ImplTrait(impl_trait) => {
+            let underscore = syn::Token![_](impl_trait.impl_token.span);
+            *ty = Type::Infer(syn::TypeInfer {
+                attrs: Vec::new(),
+                underscore_token: underscore,
+            });
+        }
+        Type::Array(inner) => erase(&mut inner.elem),
+        Type::Group(inner) => erase(&mut inner.elem),
+        Type::Paren(inner) => erase(&mut inner.elem),
+        Type::Ptr(inner) => erase(&mut inner.elem),
+        Type::Reference(inner) => erase(&mut inner.elem),
+        Type::Slice(inner) => erase(&mut inner.elem),
+        Type::Tuple(tuple) => tuple.elems.iter_mut().for_each(erase),
+        Type::Path(path) => {
+            for segment in &mut path.path.segments {
+                if let PathArguments::AngleBracketed(args) = &mut segment.arguments {
+                    for arg in &mut args.args {
+                        match arg {
+                            GenericArgument::Type(ty) => erase(ty),
+                            GenericArgument::AssocType(assoc) => erase(&mut assoc.ty),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,135 @@
+//! `#[recover]`: the function keeps its signature; its body runs guarded.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Expr, Stmt};
+
+use super::{local, site_ref, site_static, typed_body};
+use crate::args::Policy;
+use crate::item::GuardedFn;
+use crate::validate::{Recover, RecoverBody, Ret, returned_async_block};
+
+/// ```text
+/// #attrs #vis #sig {
+///     static __MRUNTIME_SITE: Site = ..;
+///     match guard_sync(&__MRUNTIME_SITE, move || TYPED_BODY) {          // sync fn
+///     match guard_async(&__MRUNTIME_SITE, async move TYPED_BODY).await { // async fn
+///         Ok(value) => value,
+///         Err(panicked) => from_panic(panicked) | (on_panic)(panicked) | crashed(panicked),
+///     }
+/// }
+/// ```
+///
+/// A sync function that returns `Box::pin(async move { .. })` (what `#[async_trait]` writes)
+/// or `async move { .. }` keeps its body, and that async block is guarded instead.
+pub(crate) fn recover(model: &Recover) -> TokenStream {
+    let GuardedFn {
+        outer_attrs,
+        inner_attrs,
+        vis,
+        sig,
+        block,
+    } = &model.func;
+    let site = site_static(&model.site);
+    let site_ref = site_ref();
+    let body = match &model.body {
+        RecoverBody::Sync => {
+            let body = typed_body(&model.ret, TokenStream::new(), block);
+            let guarded = quote!(::mruntime::__private::guard_sync(#site_ref, move || #body));
+            outcome(model, guarded, ret_span(model))
+        }
+        RecoverBody::Async => {
+            let body = typed_body(&model.ret, TokenStream::new(), block);
+            let guarded =
+                quote!(::mruntime::__private::guard_async(#site_ref, async move #body).await);
+            outcome(model, guarded, ret_span(model))
+        }
+        RecoverBody::ReturnsAsyncBlock { stmt, output } => {
+            let stmts = block
+                .stmts
+                .iter()
+                .enumerate()
+                .map(|(index, statement)| match statement {
+                    Stmt::Expr(expr, None) if index == *stmt => {
+                        let span = output.as_ref().map_or_else(|| expr.span(), Spanned::span);
+                        guard_returned_future(model, expr, span)
+                    }
+                    other => other.to_token_stream(),
+                });
+            quote!(#(#stmts)*)
+        }
+    };
+    quote! {
+        #(#outer_attrs)*
+        #vis #sig {
+            #(#inner_attrs)*
+            #site
+            #body
+        }
+    }
+}
+
+/// Where a return type without a value for a panic is reported: the return type itself.
+fn ret_span(model: &Recover) -> Span {
+    match &model.func.sig.output {
+        syn::ReturnType::Type(_, ty) => ty.span(),
+        syn::ReturnType::Default => model.func.sig.ident.span(),
+    }
+}
+
+/// `Box::pin(async move { BODY })` -> `Box::pin(async move { match guard_async(..,
+/// async move { BODY }).await { .. } })`.
+fn guard_returned_future(model: &Recover, expr: &Expr, span: Span) -> TokenStream {
+    let Some(future) = returned_async_block(expr) else {
+        return expr.to_token_stream();
+    };
+    let site_ref = site_ref();
+    let (attrs, async_token, capture, block) = (
+        &future.attrs,
+        &future.async_token,
+        &future.capture,
+        &future.block,
+    );
+    let guarded =
+        quote!(::mruntime::__private::guard_async(#site_ref, #async_token #capture #block).await);
+    let outcome = outcome(model, guarded, span);
+    let guarded_future = quote!(#(#attrs)* #async_token #capture { #outcome });
+    match expr {
+        Expr::Call(call) => {
+            let func = &call.func;
+            quote!(#func(#guarded_future))
+        }
+        _ => guarded_future,
+    }
+}
+
+/// `match GUARDED { Ok(value) => value, Err(panicked) => .. }`.
+fn outcome(model: &Recover, guarded: TokenStream, ret_span: Span) -> TokenStream {
+    let value = local("__mruntime_value");
+    let panicked = local("__mruntime_panicked");
+    let never = matches!(model.ret, Ret::Never);
+    let on_ok = if never {
+        quote!(match #value {})
+    } else {
+        quote!(#value)
+    };
+    let on_err = match (model.site.policy, &model.on_panic) {
+        (Policy::CrashProcess, _) if never => quote! {
+            match ::mruntime::__private::crashed::<::core::convert::Infallible>(#panicked) {}
+        },
+        (Policy::CrashProcess, _) => quote!(::mruntime::__private::crashed(#panicked)),
+        (Policy::KeepRunning, Some(handler)) => {
+            quote_spanned!(handler.span()=> (#handler)(#panicked))
+        }
+        (Policy::KeepRunning, None) => {
+            quote_spanned!(ret_span=> ::mruntime::__private::from_panic(#panicked))
+        }
+    };
+    quote! {
+        match #guarded {
+            ::core::result::Result::Ok(#value) => #on_ok,
+            ::core::result::Result::Err(#panicked) => #on_err,
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! Every cross-check between the arguments and the item, producing the models that
+//! [`expand`](crate::expand) turns into tokens without being able to fail.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::ext::IdentExt;
+use syn::visit::Visit;
+use syn::{
+    Expr, ExprAsync, FnArg, GenericArgument, Ident, Lifetime, Pat, Receiver, ReceiverKind,
+    ReturnType, Stmt, Type,
+};
+
+use crate::args::{Args, MacroKind, Policy};
+use crate::errors::Errors;
+use crate::item::{self, GuardedFn};
+use crate::panicguard;
+
+/// Where a guard stands: becomes the `static` `Site` of the expansion.
+pub(crate) struct Site {
+    pub(crate) component: String,
+    pub(crate) name: String,
+    pub(crate) policy: Policy,
+}
+
+/// What the function returns, as the expansion needs it.
+pub(crate) enum Ret {
+    /// No `->`: `()`.
+    Unit,
+    /// `-> !`: the expansion uses `core::convert::Infallible` where `!` cannot be written.
+    Never,
+    /// Any other type.
+    Type(Box<Type>),
+}
+
+/// `#[recover]`, ready to expand.
+pub(crate) struct Recover {
+    pub(crate) site: Site,
+    pub(crate) func: GuardedFn,
+    pub(crate) ret: Ret,
+    pub(crate) on_panic: Option<Expr>,
+    pub(crate) body: RecoverBody,
+}
+
+/// Which part of a `#[recover]` function runs the user's code.
+pub(crate) enum RecoverBody {
+    /// A sync function: its body runs in a guarded closure.
+    Sync,
+    /// An `async fn`: its body runs as a guarded future.
+    Async,
+    /// A sync function whose last statement builds the future that holds the user's code:
+    /// `Box::pin(async move { .. })` as `#[async_trait]` writes it, or a bare `async move { .. }`.
+    /// That async block is what gets guarded.
+    ReturnsAsyncBlock {
+        /// Index of the statement in the body.
+        stmt: usize,
+        /// The future's `Output = T`, when the signature names it (for error spans).
+        output: Option<Type>,
+    },
+}
+
+/// `#[safe_task]`, ready to expand.
+pub(crate) struct SafeTask {
+    pub(crate) site: Site,
+    pub(crate) func: GuardedFn,
+    pub(crate) ret: Ret,
+}
+
+/// `safe_go!`, ready to expand.
+pub(crate) struct SafeGo {
+    pub(crate) site: Site,
+    pub(crate) future: Expr,
+}
+
+/// Checks `#[recover]`'s arguments against its item.
+pub(crate) fn recover(args: Args, mut errors: Errors, item: TokenStream) -> syn::Result<Recover> {
+    let kind = MacroKind::Recover;
+    let func = errors.ok(item::parse(kind, item));
+    let policy = args.policy();
+
+    if let (Some(on_panic), Policy::CrashProcess) = (&args.on_panic, policy) {
+        let (key, handler) = (&on_panic.key, &on_panic.handler);
+        errors.push(syn::Error::new_spanned(
+            quote::quote!(#key = #handler),
+            "`on_panic` is never called under CrashProcess: the process ends once the panic is \
+             reported; remove `on_panic`, or use `policy = KeepRunning`",
+        ));
+    }
+
+    let mut model = None;
+    if let Some(func) = func {
+        check_not_const(kind, &func, &mut errors);
+        panicguard::check(&func, args.allow_raw_spawn.is_some(), &mut errors);
+        let ret = ret_of(&func.sig.output);
+        if policy == Policy::KeepRunning && args.on_panic.is_none() {
+            check_keep_running_ret(&func.sig.output, &mut errors);
+        }
+        let body = recover_body(&func);
+        if let Some(site) = site(&args, Some(&func.sig.ident)) {
+            model = Some(Recover {
+                site,
+                func,
+                ret,
+                on_panic: args.on_panic.map(|o| o.handler),
+                body,
+            });
+        }
+    }
+    finish(errors, model)
+}
+
+/// Checks `#[safe_task]`'s arguments against its item.
+pub(crate) fn safe_task(
+    args: Args,
+    mut errors: Errors,
+    item: TokenStream,
+) -> syn::Result<SafeTask> {
+    let kind = MacroKind::SafeTask;
+    let func = errors.ok(item::parse(kind, item));
+    let mut model = None;
+    if let Some(func) = func {
+        check_not_const(kind, &func, &mut errors);
+        check_static_args(&func, &mut errors);
+        panicguard::check(&func, args.allow_raw_spawn.is_some(), &mut errors);
+        let ret = ret_of(&func.sig.output);
+        if let Some(site) = site(&args, Some(&func.sig.ident)) {
+            model = Some(SafeTask { site, func, ret });
+        }
+    }
+    finish(errors, model)
+}
+
+/// Checks `safe_go!`'s arguments.
+pub(crate) fn safe_go(args: Args, errors: Errors) -> syn::Result<SafeGo> {
+    let model = match (site(&args, None), args.future) {
+        (Some(site), Some(future)) => Some(SafeGo { site, future }),
+        _ => None,
+    };
+    finish(errors, model)
+}
+
+fn finish<T>(errors: Errors, model: Option<T>) -> syn::Result<T> {
+    // Every path that leaves the model empty has recorded why, so the fallback error below
+    // only guards against a bug in this crate.
+    errors.finish(model)?.ok_or_else(|| {
+        syn::Error::new(
+            Span::call_site(),
+            "mruntime-macros could not read these arguments; please report this as a bug",
+        )
+    })
+}
+
+/// The site from the arguments; `name` defaults to the function's name.
+fn site(args: &Args, fn_name: Option<&Ident>) -> Option<Site> {
+    let component = args.component.as_ref()?.value();
+    let name = match (&args.name, fn_name) {
+        (Some(name), _) => name.value(),
+        (None, Some(ident)) => ident.unraw().to_string(),
+        (None, None) => return None,
+    };
+    Some(Site {
+        component,
+        name,
+        policy: args.policy(),
+    })
+}
+
+fn ret_of(output: &ReturnType) -> Ret {
+    match output {
+        ReturnType::Default => Ret::Unit,
+        ReturnType::Type(_, ty) => match strip_parens(ty) {
+            Type::Never(_) => Ret::Never,
+            _ => Ret::Type(ty.clone()),
+        },
+    }
+}
+
+fn strip_parens(ty: &Type) -> &Type {
+    match ty {
+        Type::Paren(inner) => strip_parens(&inner.elem),
+        Type::Group(inner) => strip_parens(&inner.elem),
+        other => other,
+    }
+}
+
+fn check_not_const(kind: MacroKind, func: &GuardedFn, errors: &mut Errors) {
+    if let Some(constness) = &func.sig.constness {
+        errors.push(syn::Error::new(
+            constness.span,
+            format!(
+                "{} cannot be applied to a `const fn`: a panic cannot be caught during const \
+                 evaluation, and the guard is not const; remove `const` or the attribute",
+                kind.display()
+            ),
+        ));
+    }
+}
+
+/// Under KeepRunning without `on_panic` the function must have a value to return after a
+/// panic. Most return types are checked by the compiler through `FromPanic`; the two that
+/// can never work get a precise message here.
+fn check_keep_running_ret(output: &ReturnType, errors: &mut Errors) {
+    let ReturnType::Type(_, ty) = output else {
+        return;
+    };
+    let what = match strip_parens(ty) {
+        Type::Never(_) => "a `-> !` function has no value to return",
+        Type::ImplTrait(_) => "a bare `impl Trait` has no value of its hidden type to return",
+        _ => return,
+    };
+    errors.push(syn::Error::new_spanned(
+        ty,
+        format!(
+            "#[recover] under KeepRunning returns after a recovered panic, but {what}; return \
+             `Option<..>` or `Result<.., E>` (E: From<mruntime::Panicked>), give \
+             `on_panic = path::to_fn`, or use `policy = CrashProcess`"
+        ),
+    ));
+}
+
+/// Finds the future a sync function builds as its last statement, as `#[async_trait]` does.
+fn recover_body(func: &GuardedFn) -> RecoverBody {
+    if func.sig.asyncness.is_some() {
+        return RecoverBody::Async;
+    }
+    let last = func
+        .block
+        .stmts
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(index, stmt)| match stmt {
+            Stmt::Expr(expr, None) => Some((index, expr)),
+            _ => None,
+        });
+    let Some((stmt, expr)) = last else {
+        return RecoverBody::Sync;
+    };
+    if returned_async_block(expr).is_none() {
+        return RecoverBody::Sync;
+    }
+    RecoverBody::ReturnsAsyncBlock {
+        stmt,
+        output: future_output(&func.sig.output),
+    }
+}
+
+/// `async move { .. }` or `Box::pin(async move { .. })`: the async block.
+pub(crate) fn returned_async_block(expr: &Expr) -> Option<&ExprAsync> {
+    match expr {
+        Expr::Async(block) => Some(block),
+        Expr::Call(call) => {
+            let Expr::Path(func) = &*call.func else {
+                return None;
+            };
+            let mut segments = func.path.segments.iter().rev();
+            let is_box_pin = segments.next().is_some_and(|s| s.ident == "pin")
+                && segments.next().is_some_and(|s| s.ident == "Box");
+            match (is_box_pin, call.args.first()) {
+                (true, Some(Expr::Async(block))) if call.args.len() == 1 => Some(block),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The `Output = T` of a returned `impl Future` or `Pin<Box<dyn Future>>`.
+fn future_output(output: &ReturnType) -> Option<Type> {
+    struct FindOutput(Option<Type>);
+    impl<'ast> Visit<'ast> for FindOutput {
+        fn visit_generic_argument(&mut self, arg: &'ast GenericArgument) {
+            match arg {
+                GenericArgument::AssocType(assoc) if assoc.ident == "Output" => {
+                    self.0.get_or_insert_with(|| assoc.ty.clone());
+                }
+                _ => syn::visit::visit_generic_argument(self, arg),
+            }
+        }
+    }
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let mut find = FindOutput(None);
+    find.visit_type(ty);
+    find.0
+}
+
+/// A `#[safe_task]`'s arguments move into a task that outlives the call: none may borrow.
+fn check_static_args(func: &GuardedFn, errors: &mut Errors) {
+    for arg in &func.sig.inputs {
+        match arg {
+            FnArg::Receiver(receiver) => check_receiver(receiver, errors),
+            FnArg::Typed(arg) => {
+                if let Some(borrow) = find_borrow(&arg.ty) {
+                    let name = match &*arg.pat {
+                        Pat::Ident(pat) => format!("argument `{}`", pat.ident),
+                        _ => "this argument".to_owned(),
+                    };
+                    errors.push(syn::Error::new_spanned(
+                        borrow,
+                        format!(
+                            "#[safe_task] {name} borrows (`{}`), but the task runs after the call \
+                             returns, so every argument must be `'static`; take an owned type \
+                             (`String`, `Vec<T>`, `Box<T>`, ..) or share it with `Arc<T>`",
+                            compact(&arg.ty)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn check_receiver(receiver: &Receiver, errors: &mut Errors) {
+    let borrowed = match &receiver.kind {
+        ReceiverKind::Reference(and, lifetime, mutability) => {
+            let is_static = lifetime.as_ref().is_some_and(|l| l.ident == "static");
+            (!is_static).then(|| {
+                let mut tokens = and.to_token_stream();
+                lifetime.to_tokens(&mut tokens);
+                mutability.to_tokens(&mut tokens);
+                receiver.self_token.to_tokens(&mut tokens);
+                tokens
+            })
+        }
+        ReceiverKind::Typed(_, ty) => find_borrow(ty).map(|_| receiver.to_token_stream()),
+        _ => None,
+    };
+    if let Some(tokens) = borrowed {
+        errors.push(syn::Error::new_spanned(
+            &tokens,
+            format!(
+                "#[safe_task] cannot borrow `self` (`{}`): the task runs after the call returns; \
+                 take `self: Arc<Self>` (or `self` by value)",
+                tokens
+                    .to_string()
+                    .replace(" self", "self")
+                    .replace("& ", "&")
+            ),
+        ));
+    }
+}
+
+/// Tokens as the user would write them, for messages: `&str`, `Cow<'a, str>`.
+fn compact(ty: &Type) -> String {
+    let mut text = ty.to_token_stream().to_string();
+    for (from, to) in [
+        ("& ", "&"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("' ", "'"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// The first non-`'static` borrow in a type, outside higher-ranked positions (`fn(&str)`,
+/// `Fn(&str)`, `for<'a> ..`), whose lifetimes do not tie the value to the caller.
+fn find_borrow(ty: &Type) -> Option<TokenStream> {
+    struct FindBorrow {
+        found: Option<TokenStream>,
+        bound: Vec<Ident>,
+    }
+    impl<'ast> Visit<'ast> for FindBorrow {
+        fn visit_type_reference(&mut self, reference: &'ast syn::TypeReference) {
+            if self.found.is_some() {
+                return;
+            }
+            match &reference.lifetime {
+                None => self.found = Some(reference.to_token_stream()),
+                Some(lifetime) => self.visit_lifetime(lifetime),
+            }
+            if self.found.is_some() {
+                self.found = Some(reference.to_token_stream());
+            } else {
+                self.visit_type(&reference.elem);
+            }
+        }
+        fn visit_lifetime(&mut self, lifetime: &'ast Lifetime) {
+            if self.found.is_none()
+                && lifetime.ident != "static"
+                && !self.bound.iter().any(|bound| *bound == lifetime.ident)
+            {
+                self.found = Some(lifetime.to_token_stream());
+            }
+        }
+        fn visit_type_fn_ptr(&mut self, _: &'ast syn::TypeFnPtr) {}
+        fn visit_parenthesized_generic_arguments(
+            &mut self,
+            _: &'ast syn::ParenthesizedGenericArguments,
+        ) {
+        }
+        fn visit_trait_bound(&mut self, bound: &'ast syn::TraitBound) {
+            let lifetimes: Vec<Ident> = bound
+                .lifetimes
+                .iter()
+                .flat_map(|bound| bound.lifetimes.iter())
+                .filter_map(|param| match param {
+                    syn::GenericParam::Lifetime(param) => Some(param.lifetime.ident.clone()),
+                    _ => None,
+                })
+                .collect();
+            let depth = self.bound.len();
+            self.bound.extend(lifetimes);
+            syn::visit::visit_path(self, &bound.path);
+            self.bound.truncate(depth);
+        }
+    }
+    let mut find = FindBorrow {
+        found: None,
+        bound: Vec::new(),
+    };
+    find.visit_type(ty);
+    find.found.map(|tokens| {
+        // Point at the whole reference type or lifetime, never at nothing.
+        if tokens.is_empty() {
+            ty.to_token_stream()
+        } else {
+            tokens
+        }
+    })
+}

@@ -1,0 +1,96 @@
+//! [`SentryReporter`]: recovered panics as Sentry exception events (cargo feature `sentry`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sentry_core::protocol::{Event, Exception, Level, Mechanism};
+use sentry_core::{Hub, types::protocol::v7::Map};
+
+use crate::telemetry::limits::trimmed_stack;
+use crate::{ErrorReporter, PanicPolicy, Panicked};
+
+/// Sends every recovered panic to Sentry as an exception event: type `panic`, the panic value,
+/// the stack frames of the panic's backtrace (when captured), tags `component`, `goroutine_name`
+/// and `policy`, and the location and attempt as extra data. A `CrashProcess` panic is sent at
+/// level `fatal` and flushed before the abort.
+///
+/// ```
+/// // After `let _sentry = sentry::init("https://key@sentry.example/1");`
+/// mruntime::set_error_reporter(mruntime::sentry::SentryReporter::new());
+/// ```
+#[derive(Clone, Default)]
+pub struct SentryReporter {
+    hub: Option<Arc<Hub>>,
+}
+
+impl SentryReporter {
+    /// A reporter sending through the hub current on the thread that recovered the panic
+    /// (the main hub unless one was bound there).
+    pub fn new() -> Self {
+        SentryReporter { hub: None }
+    }
+
+    /// A reporter sending through `hub` always.
+    pub fn with_hub(hub: Arc<Hub>) -> Self {
+        SentryReporter { hub: Some(hub) }
+    }
+
+    fn with_hub_do<R>(&self, f: impl FnOnce(&Hub) -> R) -> R {
+        match &self.hub {
+            Some(hub) => f(hub),
+            None => f(&Hub::current()),
+        }
+    }
+
+    /// The event sent for `panic`.
+    pub fn event(panic: &Panicked) -> Event<'static> {
+        let stacktrace = panic
+            .backtrace()
+            .and_then(|bt| sentry_backtrace::parse_stacktrace(&trimmed_stack(bt)));
+        let exception = Exception {
+            ty: "panic".into(),
+            value: Some(panic.message().to_owned()),
+            stacktrace,
+            mechanism: Some(Mechanism {
+                ty: "mruntime".into(),
+                handled: Some(panic.policy() == PanicPolicy::KeepRunning),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut tags = Map::new();
+        tags.insert("component".into(), panic.component().into());
+        tags.insert("goroutine_name".into(), panic.name().into());
+        tags.insert("policy".into(), panic.policy().as_str().into());
+        let mut extra = Map::new();
+        if let Some(location) = panic.location() {
+            extra.insert("location".into(), location.to_string().into());
+        }
+        extra.insert("attempt".into(), panic.attempt().into());
+        Event {
+            level: match panic.policy() {
+                PanicPolicy::KeepRunning => Level::Error,
+                PanicPolicy::CrashProcess => Level::Fatal,
+            },
+            exception: vec![exception].into(),
+            transaction: Some(format!("{}/{}", panic.component(), panic.name())),
+            tags,
+            extra,
+            ..Default::default()
+        }
+    }
+}
+
+impl ErrorReporter for SentryReporter {
+    fn report(&self, panic: &Panicked) {
+        let event = Self::event(panic);
+        self.with_hub_do(|hub| hub.capture_event(event));
+    }
+
+    fn flush(&self, timeout: Duration) -> bool {
+        self.with_hub_do(|hub| {
+            hub.client()
+                .is_none_or(|client| client.flush(Some(timeout)))
+        })
+    }
+}
