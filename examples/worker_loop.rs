@@ -3,8 +3,9 @@
 //! 1. the worker is a supervised task in a `TaskGroup` (the audit's outer goroutine recover);
 //! 2. its loop is restarted with exponential backoff when it panics (`Start()`'s retry logic),
 //!    here after a simulated broker hiccup;
-//! 3. each queue item is processed under its own guard: a panicking item is reported, reset to
-//!    `pending` for a retry, and marked `failed` after too many attempts, while the loop goes on.
+//! 3. each queue item is processed under its own guard (`#[recover]` on `deliver`): a panicking
+//!    item is reported, reset to `pending` for a retry, and marked `failed` after too many
+//!    attempts, while the loop goes on.
 //!
 //! Then the service shuts the group down within a deadline (Go's `StopAll(30s)`) and prints the
 //! report. Run it with `cargo run --example worker_loop`.
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mruntime::{PanicPolicy, RestartPolicy, TaskContext, TaskGroup};
+use mruntime::{Panicked, RestartPolicy, TaskContext, TaskGroup, recover};
 
 /// After this many panicking attempts an item is given up on.
 const MAX_ITEM_ATTEMPTS: u32 = 3;
@@ -113,9 +114,11 @@ impl Queue {
     }
 }
 
-/// Delivers one item. Some payloads panic: a flaky one on its first attempt, a malformed one
-/// every time.
-fn deliver(id: u32, payload: &str, attempt: u32) {
+/// Delivers one item, guarded on its own: a panic in here is reported once (log, metric, span,
+/// reporter) with its location, and becomes `Err(Panicked)` for the loop to handle. Some payloads
+/// panic: a flaky one on its first attempt, a malformed one every time.
+#[recover(component = "delivery", name = "process_item")]
+fn deliver(id: u32, payload: &str, attempt: u32) -> Result<(), Panicked> {
     if payload.starts_with("flaky") && attempt == 1 {
         panic!("webhook timed out for item {id}");
     }
@@ -124,6 +127,7 @@ fn deliver(id: u32, payload: &str, attempt: u32) {
             .parse()
             .expect("amount must be a whole number of cents");
     }
+    Ok(())
 }
 
 /// The worker loop: one supervised task, one guard per item.
@@ -139,12 +143,9 @@ async fn delivery_worker(ctx: TaskContext, queue: Queue) {
             _ = tick.tick() => {}
         }
         for (id, payload, attempt) in queue.claim_pending(10) {
-            // Per-item guard (to become `#[recover]` on `deliver`): a panic here is reported
-            // once, with its location, and the loop goes on with the next item.
-            let delivered =
-                mruntime::guard("delivery", "process_item", PanicPolicy::KeepRunning, || {
-                    deliver(id, payload, attempt)
-                });
+            // The per-item guard is `#[recover]` on `deliver`: one bad item does not take the
+            // loop down.
+            let delivered = deliver(id, payload, attempt);
             match delivered {
                 Ok(()) => queue.set_status(id, Status::Delivered),
                 Err(panicked) => {
