@@ -18,17 +18,20 @@
 //! - Balances change only in `commit`, under `CrashProcess`: a panic there (a balance that would
 //!   overflow) is reported, telemetry is flushed, and the process aborts rather than keep books
 //!   it can no longer trust.
-//! - `balance-sync` is a `#[safe_task]` worker reconciling balances against the journal.
+//! - `balance-sync` is a supervised worker reconciling balances against the journal: restarted
+//!   with backoff after a panic (`POST /debug/worker-fault` injects one), stopped with the rest of
+//!   its `TaskGroup` at shutdown.
 //! - `GET /metrics` exports the OpenTelemetry metrics (mruntime's `panic_recovered_total`
 //!   among them) in the Prometheus text format.
-//! - Ctrl-C or SIGTERM shuts down gracefully: in-flight requests finish, the worker stops,
-//!   metrics are flushed.
+//! - Ctrl-C or SIGTERM shuts down gracefully: in-flight requests finish, the worker group is
+//!   shut down within a deadline and reports who did not stop, metrics are flushed.
 //!
 //! The listen address comes from `--addr` or `LEDGER_ADDR` (default `127.0.0.1:0`, any free
 //! port); the bound address is printed on stdout as `listening on http://ADDR`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -38,12 +41,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use mruntime::tower::RecoverLayer;
-use mruntime::{Panicked, recover, safe_task};
+use mruntime::{Panicked, RestartPolicy, TaskContext, TaskGroup, recover};
 use opentelemetry::metrics::Counter;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 
 /// Posting exactly this amount runs into a deliberate bug (a missing fee bracket), so that you
 /// can watch a handler's panic being recovered.
@@ -70,6 +72,8 @@ struct Books {
 struct AppState {
     books: Arc<Mutex<Books>>,
     registry: prometheus::Registry,
+    /// Set by `POST /debug/worker-fault`: the next `balance-sync` round panics.
+    worker_fault: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -242,6 +246,12 @@ async fn debug_panic() -> &'static str {
     panic!("debug route: deliberate panic")
 }
 
+/// Makes the next `balance-sync` round panic, to watch it being restarted.
+async fn debug_worker_fault(State(state): State<AppState>) -> StatusCode {
+    state.worker_fault.store(true, Ordering::SeqCst);
+    StatusCode::ACCEPTED
+}
+
 async fn metrics(State(state): State<AppState>) -> Response {
     let encoder = prometheus::TextEncoder::new();
     let mut text = String::new();
@@ -257,6 +267,7 @@ fn router(state: AppState) -> Router {
         .route("/accounts/{id}/transactions", post(post_transaction))
         .route("/accounts/{id}/balance", get(get_balance))
         .route("/debug/panic", get(debug_panic))
+        .route("/debug/worker-fault", post(debug_worker_fault))
         .route("/metrics", get(metrics))
         .with_state(state)
         .layer(RecoverLayer::new("ledger").name("http"))
@@ -264,26 +275,38 @@ fn router(state: AppState) -> Router {
 
 // ---- the worker ----
 
-/// Reconciles every balance against the journal, every `interval`, until `shutdown` says so.
-#[safe_task(component = "transaction", name = "balance-sync")]
-async fn balance_sync(
+/// `balance-sync` is restarted after a panic, at most 5 times within a minute, 100 ms to 10 s
+/// apart; past that it gives up (and `KeepRunning` lets the service go on without it).
+const SYNC_RESTART: RestartPolicy = RestartPolicy::from_millis(5, 60_000, 100, 10_000);
+
+/// What `balance-sync` works with; cloned into every attempt.
+#[derive(Clone)]
+struct SyncJob {
     books: Arc<Mutex<Books>>,
     interval: Duration,
     runs: Counter<u64>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut ticks = tokio::time::interval(interval);
+    fault: Arc<AtomicBool>,
+}
+
+/// Reconciles every balance against the journal, every `interval`, until its context is
+/// cancelled. One attempt of the supervised task: a panic ends it, the supervisor starts another.
+async fn balance_sync(ctx: TaskContext, job: SyncJob) {
+    tracing::info!(attempt = ctx.attempt(), "balance-sync started");
+    let mut ticks = tokio::time::interval(job.interval);
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
-            _ = shutdown.changed() => break,
+            _ = ctx.cancelled() => break,
         }
-        let guard = books.lock().unwrap_or_else(PoisonError::into_inner);
+        if job.fault.swap(false, Ordering::SeqCst) {
+            panic!("injected fault: balance-sync lost its database connection");
+        }
+        let books = job.books.lock().unwrap_or_else(PoisonError::into_inner);
         let mut from_journal: HashMap<u64, i64> = HashMap::new();
-        for (id, amount) in &guard.journal {
+        for (id, amount) in &books.journal {
             *from_journal.entry(*id).or_default() += amount;
         }
-        for account in guard.accounts.values() {
+        for account in books.accounts.values() {
             let expected = from_journal.get(&account.id).copied().unwrap_or(0);
             assert_eq!(
                 account.balance, expected,
@@ -291,7 +314,8 @@ async fn balance_sync(
                 account.id
             );
         }
-        runs.add(1, &[]);
+        drop(books);
+        job.runs.add(1, &[]);
     }
     tracing::info!("balance-sync stopped");
 }
@@ -390,13 +414,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = AppState {
         books: Arc::default(),
         registry,
+        worker_fault: Arc::default(),
     };
-    let (stop_worker, worker_stop) = watch::channel(false);
-    let runs = opentelemetry::global::meter("ledger")
-        .u64_counter("ledger_balance_sync_runs_total")
-        .with_description("Reconciliations of balances against the journal")
-        .build();
-    let worker = balance_sync(state.books.clone(), sync_interval, runs, worker_stop);
+
+    // The workers: supervised, and stopped together at shutdown.
+    let workers = TaskGroup::new();
+    let job = SyncJob {
+        books: state.books.clone(),
+        interval: sync_interval,
+        runs: opentelemetry::global::meter("ledger")
+            .u64_counter("ledger_balance_sync_runs_total")
+            .with_description("Reconciliations of balances against the journal")
+            .build(),
+        fault: state.worker_fault.clone(),
+    };
+    let _balance_sync = workers
+        .task("transaction", "balance-sync")
+        .restart(SYNC_RESTART)
+        .spawn(move |ctx| balance_sync(ctx, job.clone()));
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
@@ -404,11 +439,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
 
-    let _ = stop_worker.send(true);
-    match tokio::time::timeout(Duration::from_secs(5), worker).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::error!(%error, "balance-sync ended abnormally"),
-        Err(_) => tracing::error!("balance-sync did not stop within 5s"),
+    // Go's StopAll(5s): cancel every worker's context, wait, abort and name the laggards.
+    let report = workers.shutdown(Duration::from_secs(5)).await;
+    if report.is_clean() {
+        tracing::info!(%report, "workers stopped");
+    } else {
+        tracing::error!(%report, "workers did not stop cleanly");
     }
     provider.shutdown()?;
     println!("shutdown complete");

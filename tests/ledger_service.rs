@@ -129,24 +129,53 @@ fn panics_become_500s_the_service_keeps_serving_and_metrics_count_them() {
         "{body}"
     );
 
-    // The worker runs.
+    // The worker runs...
     let runs = eventually(Duration::from_secs(10), Duration::from_millis(50), || {
         let body = service.request("GET", "/metrics", None).body;
         sample(&body, "ledger_balance_sync_runs_total").filter(|n| *n >= 2.0)
+    })
+    .unwrap_or_else(|| panic!("balance-sync never ran:\n{}", service.stderr()));
+
+    // ...and after a panic in it, is restarted by its supervisor and runs again.
+    let fault = service.request("POST", "/debug/worker-fault", None);
+    assert_eq!(fault.status, 202, "{fault:?}");
+    let restarted = eventually(Duration::from_secs(10), Duration::from_millis(50), || {
+        let body = service.request("GET", "/metrics", None).body;
+        let restarts = sample(
+            &body,
+            r#"task_restarts_total{component="transaction",goroutine_name="balance-sync"}"#,
+        );
+        (restarts == Some(1.0)).then_some(body)
+    })
+    .unwrap_or_else(|| panic!("balance-sync was not restarted:\n{}", service.stderr()));
+    assert_eq!(
+        sample(
+            &restarted,
+            r#"panic_recovered_total{component="transaction",goroutine_name="balance-sync",policy="KeepRunning"}"#
+        ),
+        Some(1.0),
+        "{restarted}"
+    );
+    let after_restart = sample(&restarted, "ledger_balance_sync_runs_total").unwrap();
+    assert!(after_restart >= runs, "{restarted}");
+    let runs_again = eventually(Duration::from_secs(10), Duration::from_millis(50), || {
+        let body = service.request("GET", "/metrics", None).body;
+        sample(&body, "ledger_balance_sync_runs_total").filter(|n| *n >= after_restart + 2.0)
     });
     assert!(
-        runs.is_some(),
-        "balance-sync never ran:\n{}",
+        runs_again.is_some(),
+        "balance-sync did not run after its restart:\n{}",
         service.stderr()
     );
 
-    // Each panic was logged once, with the request's method and path, never the query.
+    // Each panic was logged once, with the request's method and path (never the query) for the
+    // two HTTP ones.
     let stderr = service.stderr();
     let logged: Vec<&str> = stderr
         .lines()
         .filter(|l| l.contains(" panic.recovered "))
         .collect();
-    assert_eq!(logged.len(), 2, "{stderr}");
+    assert_eq!(logged.len(), 3, "{stderr}");
     assert!(logged[0].contains(r#"goroutine_name="handler.post_transaction""#));
     assert!(logged[0].contains(r#"http.request.method="POST""#));
     assert!(logged[0].contains(r#"url.path="/accounts/1/transactions""#));
@@ -154,7 +183,16 @@ fn panics_become_500s_the_service_keeps_serving_and_metrics_count_them() {
     assert!(logged[1].contains(r#"component="ledger" goroutine_name="http""#));
     assert!(logged[1].contains(r#"http.request.method="GET""#));
     assert!(logged[1].contains(r#"url.path="/debug/panic""#));
+    assert!(logged[2].contains(r#"goroutine_name="balance-sync""#));
+    assert!(logged[2].contains("injected fault"));
+    assert!(!logged[2].contains("url.path"), "{}", logged[2]);
     assert!(!stderr.contains("secret=1"), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("balance-sync started") && l.contains("attempt=2")),
+        "{stderr}"
+    );
 
     // SIGTERM: graceful shutdown, the worker stops, exit status 0.
     signal(&service, libc::SIGTERM);
@@ -167,6 +205,8 @@ fn panics_become_500s_the_service_keeps_serving_and_metrics_count_them() {
     let stderr = service.stderr();
     assert!(stderr.contains("SIGTERM: shutting down"), "{stderr}");
     assert!(stderr.contains("balance-sync stopped"), "{stderr}");
+    assert!(stderr.contains("workers stopped"), "{stderr}");
+    assert!(stderr.contains("all tasks stopped in"), "{stderr}");
     assert!(service.stdout().contains("shutdown complete"));
 }
 
