@@ -5,6 +5,7 @@
 mod capture;
 mod child;
 pub mod otel;
+pub mod service;
 
 pub use capture::{Capture, CapturedEvent, CapturedSpan};
 pub use child::{ChildOutcome, child_scenario, run_child};

@@ -59,34 +59,48 @@ pub(crate) fn stack_text(backtrace: &Backtrace) -> String {
     truncate(&full, STACK_LIMIT).into_owned()
 }
 
+/// Frames of unwinding plumbing between user frames: `catch_unwind` and mruntime's own guard.
+const PLUMBING: &[&str] = &[
+    "<core::panic::unwind_safe::AssertUnwindSafe<",
+    "std::panicking::catch_unwind",
+    "std::panic::catch_unwind",
+    "__rust_try",
+    "mruntime::guard::",
+    "mruntime::__private::",
+];
+
 /// The backtrace as text: the frames from the panicking code down to the thread's entry, without
-/// the frames of the hook and of std's panic machinery above them, nor the runtime's below std's
-/// `__rust_begin_short_backtrace` marker (where std's own short backtraces stop too).
+/// the frames of the hook and of std's panic machinery above them, the runtime's below std's
+/// `__rust_begin_short_backtrace` marker (where std's own short backtraces stop too), nor the
+/// `catch_unwind` plumbing in between.
 pub(crate) fn trimmed_stack(backtrace: &Backtrace) -> String {
-    trim_frames(&backtrace.to_string()).to_owned()
+    trim_frames(&backtrace.to_string())
 }
 
-fn trim_frames(full: &str) -> &str {
-    let mut start = None;
-    let mut end = full.len();
-    let mut offset = 0;
+fn trim_frames(full: &str) -> String {
+    let mut kept = String::with_capacity(full.len());
+    let mut started = false;
+    let mut keep_frame = false;
     for line in full.split_inclusive('\n') {
         let frame = line
             .trim_start()
             .split_once(": ")
             .filter(|(index, _)| index.chars().all(|c| c.is_ascii_digit()));
         if let Some((_, function)) = frame {
-            if start.is_none() && !MACHINERY.iter().any(|m| function.starts_with(m)) {
-                start = Some(offset);
+            if !started && !MACHINERY.iter().any(|m| function.starts_with(m)) {
+                started = true;
             }
-            if start.is_some() && function.contains("__rust_begin_short_backtrace") {
-                end = offset;
+            if started && function.contains("__rust_begin_short_backtrace") {
                 break;
             }
+            keep_frame = started && !PLUMBING.iter().any(|p| function.starts_with(p));
         }
-        offset += line.len();
+        // Lines that are not frame headers (`at file:line`) follow their frame.
+        if keep_frame {
+            kept.push_str(line);
+        }
     }
-    &full[start.unwrap_or(0)..end]
+    kept
 }
 
 #[cfg(test)]
@@ -124,6 +138,13 @@ mod tests {
         assert_eq!(
             trim_frames(text),
             "   3: app::handler\n             at src/app.rs:42:9\n   4: app::main\n"
+        );
+        let plumbing = "   3: app::handler::{{closure}}\n             at src/app.rs:42:9\n   \
+                        4: std::panicking::catch_unwind\n             at panicking.rs:1:1\n   \
+                        5: __rust_try\n   6: mruntime::guard::catch\n   7: app::handler\n";
+        assert_eq!(
+            trim_frames(plumbing),
+            "   3: app::handler::{{closure}}\n             at src/app.rs:42:9\n   7: app::handler\n"
         );
     }
 

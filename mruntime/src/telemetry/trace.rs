@@ -1,14 +1,20 @@
-//! The trace sink: one ERROR `panic.recovered` event in the guard's span, and on the exported
-//! OpenTelemetry span an `exception` event and status Error.
+//! The trace sink: one ERROR `panic.recovered` event in the guard's span (with the request's
+//! method and path when a `RecoverLayer` is serving one), and on the exported OpenTelemetry span
+//! an `exception` event and status Error.
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::Status;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::telemetry::request;
 use crate::telemetry::view::SinkView;
 
 pub(crate) fn emit(view: &SinkView<'_>) {
+    request::with_current(|request| emit_in(view, request));
+}
+
+fn emit_in(view: &SinkView<'_>, request: Option<request::RequestFields<'_>>) {
     let p = view.for_reporter();
     let non_empty = |s: &'static str| (!s.is_empty()).then_some(s);
     tracing::error!(
@@ -22,6 +28,8 @@ pub(crate) fn emit(view: &SinkView<'_>) {
         panic.stack = view.stack(),
         panic.component = non_empty(p.site().component()),
         panic.goroutine_name = non_empty(p.site().name()),
+        http.request.method = request.map(|r| r.method),
+        url.path = request.map(|r| r.path),
         "panic.recovered"
     );
 

@@ -1,0 +1,506 @@
+//! `mruntime::tower::RecoverLayer` around a plain `tower::service_fn` and an axum `Router`: the
+//! response a client gets, and what is reported (one event with the request's method and path,
+//! one counter increment with static labels, the OpenTelemetry span), exactly once.
+
+use std::convert::Infallible;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{Request, StatusCode, header};
+use mruntime::PanicPolicy::CrashProcess;
+use mruntime::tower::{DEFAULT_PANIC_BODY, RecoverLayer};
+use mruntime::{Panicked, recover};
+use mruntime_tests::otel::{Attrs, Metrics, Traces, event_attrs};
+use mruntime_tests::{Capture, CapturedEvent, child_scenario, run_child};
+use opentelemetry::trace::Status;
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+/// The process-wide meter provider every test of this binary counts into; each test uses its
+/// own component and reads only its own points.
+fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        let metrics = Metrics::new();
+        opentelemetry::global::set_meter_provider(metrics.provider.clone());
+        metrics
+    })
+}
+
+/// The `panic_recovered_total` points of `component`.
+fn panic_counts(component: &str) -> Vec<(Attrs, u64)> {
+    metrics()
+        .u64_sum("panic_recovered_total")
+        .into_iter()
+        .filter(|(attrs, _)| attrs.get("component").map(String::as_str) == Some(component))
+        .collect()
+}
+
+fn labels(component: &str, name: &str, policy: &str) -> Attrs {
+    [
+        ("component", component),
+        ("goroutine_name", name),
+        ("policy", policy),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn only_panic_event(capture: &Capture) -> CapturedEvent {
+    let events = capture.panic_events();
+    assert_eq!(events.len(), 1, "exactly one report: {events:#?}");
+    events.into_iter().next().unwrap()
+}
+
+async fn body_text(response: Response) -> String {
+    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .expect("body");
+    String::from_utf8(bytes.to_vec()).expect("utf-8 body")
+}
+
+#[test]
+fn service_fn_panic_in_the_response_future_becomes_the_default_500() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    metrics();
+
+    let service = RecoverLayer::new("tower-fn")
+        .name("api.v1")
+        .layer(service_fn(|request: Request<String>| async move {
+            tokio::task::yield_now().await; // panic on a later poll, not the first
+            if request.uri().path().starts_with("/accounts/") {
+                panic!("account row was null: password=hunter2");
+            }
+            Ok::<_, Infallible>(http::Response::new(format!("ok {}", request.body())))
+        }));
+
+    let request = Request::post("/accounts/7/transactions?token=s3cr3t")
+        .body(String::from("{}"))
+        .unwrap();
+    let response = rt.block_on(service.clone().oneshot(request)).unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/json",
+        "{response:?}"
+    );
+    assert_eq!(response.body(), r#"{"error":"internal server error"}"#);
+    assert_eq!(response.body(), DEFAULT_PANIC_BODY);
+
+    // The same service keeps serving.
+    let response = rt
+        .block_on(
+            service
+                .clone()
+                .oneshot(Request::get("/health").body(String::from("x")).unwrap()),
+        )
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.body(), "ok x");
+
+    let event = only_panic_event(&capture);
+    assert_eq!(event.level, tracing::Level::ERROR);
+    assert_eq!(event.field("component"), Some("tower-fn"));
+    assert_eq!(event.field("goroutine_name"), Some("api.v1"));
+    assert_eq!(event.field("policy"), Some("KeepRunning"));
+    assert_eq!(event.field("http.request.method"), Some("POST"));
+    assert_eq!(event.field("url.path"), Some("/accounts/7/transactions"));
+    // Secrets in the message are redacted before they leave; the query string never leaves.
+    assert_eq!(
+        event.field("panic.value"),
+        Some("account row was null: password=[REDACTED]")
+    );
+    assert!(
+        event
+            .field("panic.location")
+            .unwrap()
+            .starts_with("tests/tower_layer.rs:"),
+        "{event:#?}"
+    );
+    assert!(!format!("{event:?}").contains("s3cr3t"), "{event:#?}");
+
+    // The event happened in the request's span, which carries the request too.
+    let span = &event.scope[0];
+    assert_eq!(span.name, "mruntime.http");
+    assert_eq!(span.fields["component"], "tower-fn");
+    assert_eq!(span.fields["name"], "api.v1");
+    assert_eq!(span.fields["policy"], "KeepRunning");
+    assert_eq!(span.fields["http.request.method"], "POST");
+    assert_eq!(span.fields["url.path"], "/accounts/7/transactions");
+
+    // One span per request, each with its own method and path.
+    let requests: Vec<_> = capture
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == "mruntime.http")
+        .map(|s| {
+            (
+                s.fields["http.request.method"].clone(),
+                s.fields["url.path"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            ("POST".to_owned(), "/accounts/7/transactions".to_owned()),
+            ("GET".to_owned(), "/health".to_owned()),
+        ]
+    );
+
+    // Counted once, with static labels: never the path, never the message.
+    assert_eq!(
+        panic_counts("tower-fn"),
+        [(labels("tower-fn", "api.v1", "KeepRunning"), 1)]
+    );
+}
+
+/// A service whose `call` itself panics, before any future exists.
+#[derive(Clone)]
+struct PanicsInCall;
+
+impl Service<Request<String>> for PanicsInCall {
+    type Response = http::Response<String>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<String>) -> Self::Future {
+        if request.method() == http::Method::DELETE {
+            panic!("call-time invariant: deletes are disabled");
+        }
+        std::future::ready(Ok(http::Response::new("deleted nothing".into())))
+    }
+}
+
+#[test]
+fn panic_in_call_is_recovered_too_and_on_panic_builds_the_response() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    metrics();
+
+    let layer = RecoverLayer::new("tower-call").on_panic(|panicked| {
+        let mut response = http::Response::new(format!(
+            "{{\"error\":\"unavailable\",\"where\":\"{}/{}\"}}",
+            panicked.component(),
+            panicked.name()
+        ));
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        response
+    });
+    let service = layer.layer(PanicsInCall);
+    let request = Request::delete("/accounts/9").body(String::new()).unwrap();
+    let response = rt.block_on(service.clone().oneshot(request)).unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.body(),
+        r#"{"error":"unavailable","where":"tower-call/http"}"#
+    );
+
+    let ok = rt
+        .block_on(
+            service
+                .clone()
+                .oneshot(Request::get("/accounts/9").body(String::new()).unwrap()),
+        )
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("goroutine_name"), Some("http"));
+    assert_eq!(event.field("http.request.method"), Some("DELETE"));
+    assert_eq!(event.field("url.path"), Some("/accounts/9"));
+    assert_eq!(
+        event.field("panic.value"),
+        Some("call-time invariant: deletes are disabled")
+    );
+    assert_eq!(event.scope[0].name, "mruntime.http");
+    assert_eq!(
+        panic_counts("tower-call"),
+        [(labels("tower-call", "http", "KeepRunning"), 1)]
+    );
+}
+
+#[test]
+fn no_panic_passes_the_response_through_and_reports_nothing() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let service = RecoverLayer::new("tower-quiet").layer(service_fn(|_: Request<()>| async {
+        let mut response = http::Response::new(String::from("created"));
+        *response.status_mut() = StatusCode::CREATED;
+        Ok::<_, &'static str>(response)
+    }));
+    let response = rt
+        .block_on(service.oneshot(Request::new(())))
+        .expect("inner response");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.body(), "created");
+    assert!(capture.panic_events().is_empty());
+
+    // The inner service's errors pass through untouched.
+    let failing = RecoverLayer::new("tower-quiet").layer(service_fn(|_: Request<()>| async {
+        Err::<http::Response<String>, _>("upstream refused")
+    }));
+    assert_eq!(
+        rt.block_on(failing.oneshot(Request::new(()))).unwrap_err(),
+        "upstream refused"
+    );
+    assert!(capture.panic_events().is_empty());
+}
+
+#[test]
+fn long_paths_are_cut_in_telemetry() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let service = RecoverLayer::new("tower-long").layer(service_fn(|_: Request<()>| async {
+        if true {
+            panic!("too long");
+        }
+        Ok::<_, Infallible>(http::Response::new(String::new()))
+    }));
+    let path = format!("/{}", "p".repeat(3000));
+    let response = rt
+        .block_on(service.oneshot(Request::get(path.as_str()).body(()).unwrap()))
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let event = only_panic_event(&capture);
+    let logged = event.field("url.path").unwrap();
+    assert_eq!(logged.chars().count(), 1024);
+    assert!(logged.starts_with("/ppp") && logged.ends_with("...[truncated]"));
+    assert_eq!(event.scope[0].fields["url.path"], logged);
+}
+
+// ---- axum ----
+
+#[derive(Debug)]
+struct ApiError(StatusCode);
+
+impl From<Panicked> for ApiError {
+    fn from(_: Panicked) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            axum::Json(serde_json::json!({"error": "handler failed"})),
+        )
+            .into_response()
+    }
+}
+
+async fn unguarded_panic() -> &'static str {
+    panic!("index out of range in report builder")
+}
+
+async fn healthy() -> &'static str {
+    "ok"
+}
+
+#[recover(component = "axum-handler", name = "handler.transfer")]
+async fn guarded_transfer(body: String) -> Result<String, ApiError> {
+    tokio::task::yield_now().await;
+    assert!(!body.is_empty(), "transfer body must not be empty");
+    Ok(format!("transferred {body}"))
+}
+
+fn app(component: &'static str) -> Router {
+    Router::new()
+        .route("/debug/panic", get(unguarded_panic))
+        .route("/health", get(healthy))
+        .route("/transfers", post(guarded_transfer))
+        .layer(RecoverLayer::new(component).name("http"))
+}
+
+fn get_request(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+#[test]
+fn axum_router_handler_panic_becomes_500_and_the_next_request_succeeds() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.multi_thread_runtime(2);
+    metrics();
+
+    rt.block_on(async {
+        let app = app("axum-layer");
+        let response = app
+            .clone()
+            .oneshot(get_request("/debug/panic?verbose=1"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let body = body_text(response).await;
+        assert_eq!(body, r#"{"error":"internal server error"}"#);
+        assert!(!body.contains("index out of range"));
+
+        let response = app.clone().oneshot(get_request("/health")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(body_text(response).await, "ok");
+    });
+
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("component"), Some("axum-layer"));
+    assert_eq!(event.field("goroutine_name"), Some("http"));
+    assert_eq!(event.field("http.request.method"), Some("GET"));
+    assert_eq!(event.field("url.path"), Some("/debug/panic"));
+    assert_eq!(
+        event.field("panic.value"),
+        Some("index out of range in report builder")
+    );
+    assert_eq!(event.scope[0].name, "mruntime.http");
+    assert_eq!(
+        panic_counts("axum-layer"),
+        [(labels("axum-layer", "http", "KeepRunning"), 1)]
+    );
+}
+
+#[test]
+fn axum_recover_handler_inside_the_layer_reports_once_with_the_request() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.multi_thread_runtime(2);
+    metrics();
+
+    rt.block_on(async {
+        let app = app("axum-nested");
+        let empty = Request::post("/transfers").body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(empty).await.unwrap();
+        // The handler's own ApiError response, not the layer's.
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body_text(response).await, r#"{"error":"handler failed"}"#);
+
+        let ok = Request::post("/transfers").body(Body::from("10")).unwrap();
+        let response = app.clone().oneshot(ok).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(body_text(response).await, "transferred 10");
+    });
+
+    // Recovered by the innermost guard (the handler's), not again by the layer, and the event
+    // still carries the request the layer is serving.
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("component"), Some("axum-handler"));
+    assert_eq!(event.field("goroutine_name"), Some("handler.transfer"));
+    assert_eq!(event.field("http.request.method"), Some("POST"));
+    assert_eq!(event.field("url.path"), Some("/transfers"));
+    assert_eq!(
+        event.field("panic.value"),
+        Some("transfer body must not be empty")
+    );
+    let scopes: Vec<_> = event.scope.iter().map(|s| s.name).collect();
+    assert_eq!(scopes, ["mruntime.guard", "mruntime.http"]);
+    assert_eq!(
+        panic_counts("axum-handler"),
+        [(labels("axum-handler", "handler.transfer", "KeepRunning"), 1)]
+    );
+    assert_eq!(panic_counts("axum-nested"), []);
+}
+
+#[test]
+fn axum_panic_marks_the_exported_opentelemetry_span() {
+    let traces = Traces::new();
+    let dispatch = traces.dispatch.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let app = Router::new()
+            .route("/debug/panic", get(unguarded_panic))
+            .layer(RecoverLayer::new("axum-otel").name("http.debug"));
+        let response = rt
+            .block_on(app.oneshot(get_request("/debug/panic")))
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    });
+
+    let span = traces.span_named("http.debug");
+    assert_eq!(
+        span.status,
+        Status::error("panic recovered in axum-otel/http.debug")
+    );
+    let attributes: Attrs = span
+        .attributes
+        .iter()
+        .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+        .collect();
+    assert_eq!(attributes["http.request.method"], "GET");
+    assert_eq!(attributes["url.path"], "/debug/panic");
+    assert_eq!(attributes["component"], "axum-otel");
+    let recovered = event_attrs(&span, "panic.recovered").expect("panic.recovered event");
+    assert_eq!(recovered["http.request.method"], "GET");
+    assert_eq!(recovered["url.path"], "/debug/panic");
+    assert_eq!(
+        recovered["panic.value"],
+        "index out of range in report builder"
+    );
+    let exception = event_attrs(&span, "exception").expect("exception event");
+    assert_eq!(
+        exception["exception.message"],
+        "index out of range in report builder"
+    );
+}
+
+#[test]
+fn crash_process_layer_aborts_after_reporting() {
+    if let Some(scenario) = child_scenario() {
+        assert_eq!(scenario, "crash_layer");
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let app = Router::new()
+            .route("/commit", post(unguarded_panic))
+            .layer(RecoverLayer::new("ledger-commit").policy(CrashProcess));
+        let request = Request::post("/commit").body(Body::empty()).unwrap();
+        let response = rt.block_on(app.oneshot(request));
+        println!("SURVIVED with {:?}", response.map(|r| r.status()));
+        return;
+    }
+    let outcome = run_child("crash_process_layer_aborts_after_reporting", "crash_layer");
+    assert!(outcome.aborted(), "expected SIGABRT: {outcome:#?}");
+    assert!(!outcome.stdout.contains("SURVIVED"), "{outcome:#?}");
+    // The fmt subscriber's line: the event, its fields, and the request span's fields.
+    let line = outcome
+        .stderr
+        .lines()
+        .find(|l| l.contains("panic.recovered"))
+        .unwrap_or_else(|| panic!("no panic.recovered line: {outcome:#?}"));
+    for expected in [
+        "ERROR",
+        "mruntime.http{",
+        "component=\"ledger-commit\"",
+        "policy=\"CrashProcess\"",
+        "http.request.method=\"POST\"",
+        "url.path=\"/commit\"",
+        "index out of range in report builder",
+    ] {
+        assert!(line.contains(expected), "{expected} missing in {line}");
+    }
+    assert!(
+        outcome
+            .stderr
+            .contains("mruntime: CrashProcess: panic in ledger-commit/http"),
+        "{outcome:#?}"
+    );
+}
