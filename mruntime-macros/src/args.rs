@@ -75,6 +75,12 @@ pub(crate) enum Policy {
     CrashProcess,
 }
 
+/// A policy as written: the value, and the path that named it.
+pub(crate) struct PolicyArg {
+    pub(crate) policy: Policy,
+    pub(crate) path: Path,
+}
+
 /// `on_panic = path::to_fn`.
 pub(crate) struct OnPanic {
     pub(crate) key: kw::on_panic,
@@ -86,7 +92,7 @@ pub(crate) struct OnPanic {
 pub(crate) struct Args {
     pub(crate) component: Option<LitStr>,
     pub(crate) name: Option<LitStr>,
-    pub(crate) policy: Option<Policy>,
+    pub(crate) policy: Option<PolicyArg>,
     pub(crate) on_panic: Option<OnPanic>,
     pub(crate) allow_raw_spawn: Option<kw::allow_raw_spawn>,
     /// `safe_go!` only: the future, its last argument.
@@ -96,7 +102,7 @@ pub(crate) struct Args {
 impl Args {
     /// The policy given, or the default `KeepRunning`.
     pub(crate) fn policy(&self) -> Policy {
-        self.policy.unwrap_or_default()
+        self.policy.as_ref().map(|arg| arg.policy).unwrap_or_default()
     }
 }
 
@@ -457,7 +463,7 @@ fn value_of(
 }
 
 /// Parses the value of `policy`: `KeepRunning`, `CrashProcess` or a path ending in one.
-fn policy_value(tokens: TokenStream) -> syn::Result<Policy> {
+fn policy_value(tokens: TokenStream) -> syn::Result<PolicyArg> {
     let parser = |input: ParseStream<'_>| {
         if input.peek(LitStr) {
             let lit: LitStr = input.parse()?;
@@ -501,7 +507,7 @@ fn policy_value(tokens: TokenStream) -> syn::Result<Policy> {
                 ));
             }
         };
-        Ok(policy)
+        Ok(PolicyArg { policy, path })
     };
     parser.parse2(tokens)
 }
@@ -656,7 +662,7 @@ mod tests {
         );
         assert_eq!(args.component.unwrap().value(), "onboarding");
         assert_eq!(args.name.unwrap().value(), "handler.create");
-        assert_eq!(args.policy.unwrap(), Policy::KeepRunning);
+        assert_eq!(args.policy.unwrap().policy, Policy::KeepRunning);
     }
 
     #[test]
@@ -671,7 +677,7 @@ mod tests {
         );
         assert_eq!(args.component.unwrap().value(), "onboarding");
         assert_eq!(args.name.unwrap().value(), "create");
-        assert_eq!(args.policy.unwrap(), Policy::CrashProcess);
+        assert_eq!(args.policy.unwrap().policy, Policy::CrashProcess);
     }
 
     #[test]

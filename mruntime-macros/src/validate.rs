@@ -20,6 +20,10 @@ pub(crate) struct Site {
     pub(crate) component: String,
     pub(crate) name: String,
     pub(crate) policy: Policy,
+    /// The policy as the user wrote it, when it is a path the user may have imported
+    /// (`PanicPolicy::CrashProcess`): the expansion type-checks it, which also keeps the
+    /// user's `use` from being reported unused.
+    pub(crate) policy_path: Option<syn::Path>,
 }
 
 /// What the function returns, as the expansion needs it.
@@ -157,11 +161,12 @@ fn site(args: &Args, fn_name: Option<&Ident>) -> Option<Site> {
         (None, Some(ident)) => ident.unraw().to_string(),
         (None, None) => return None,
     };
-    Some(Site {
-        component,
-        name,
-        policy: args.policy(),
-    })
+    let policy_path = args
+        .policy
+        .as_ref()
+        .map(|arg| arg.path.clone())
+        .filter(|path| path.segments.len() > 1);
+    Some(Site { component, name, policy: args.policy(), policy_path })
 }
 
 fn ret_of(output: &ReturnType) -> Ret {

@@ -24,6 +24,10 @@ use crate::validate::{Ret, Site};
 const SITE: &str = "__MRUNTIME_SITE";
 
 /// `static __MRUNTIME_SITE: Site = Site::new("component", "name", PanicPolicy::KeepRunning);`
+///
+/// The policy is always written by its canonical path. A path the user wrote
+/// (`policy = PanicPolicy::CrashProcess`) is type-checked next to it, so that a path naming
+/// something else is an error at the user's tokens and the user's import of it is used.
 fn site_static(site: &Site) -> TokenStream {
     let static_name = Ident::new(SITE, Span::call_site());
     let component = proc_macro2::Literal::string(&site.component);
@@ -32,12 +36,16 @@ fn site_static(site: &Site) -> TokenStream {
         Policy::KeepRunning => quote!(KeepRunning),
         Policy::CrashProcess => quote!(CrashProcess),
     };
+    let policy_check = site.policy_path.as_ref().map(|path| {
+        quote!(const _: ::mruntime::__private::PanicPolicy = #path;)
+    });
     quote! {
         static #static_name: ::mruntime::__private::Site = ::mruntime::__private::Site::new(
             #component,
             #name,
             ::mruntime::__private::PanicPolicy::#policy,
         );
+        #policy_check
     }
 }
 
@@ -69,6 +77,7 @@ fn output_type(ret: &Ret) -> TokenStream {
 ///     prelude
 ///     if let Some(__mruntime_ret) = None::<RET> { return __mruntime_ret; }
 ///     let __mruntime_ret: RET = BODY;
+///     #[allow(unreachable_code)] // a body that always returns early
 ///     __mruntime_ret
 /// }
 /// ```
@@ -90,6 +99,7 @@ pub(crate) fn typed_body(ret: &Ret, prelude: TokenStream, block: &Block) -> Toke
                 return #value;
             }
             let #value: #ty = #block;
+            #[allow(unreachable_code)]
             #value
         }
     }
