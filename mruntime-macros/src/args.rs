@@ -102,7 +102,10 @@ pub(crate) struct Args {
 impl Args {
     /// The policy given, or the default `KeepRunning`.
     pub(crate) fn policy(&self) -> Policy {
-        self.policy.as_ref().map(|arg| arg.policy).unwrap_or_default()
+        self.policy
+            .as_ref()
+            .map(|arg| arg.policy)
+            .unwrap_or_default()
     }
 }
 
@@ -310,14 +313,22 @@ impl ArgList {
         key_span: Span,
     ) -> Option<LitStr> {
         self.keyed = true;
-        let example = format!("{key} = \"payments\"");
+        let example = format!("{key} = \"{}\"", example_value(key));
         let lit = value_of(input, key, key_span, &example).and_then(|tokens| {
             let parser = |input: ParseStream<'_>| {
                 if !input.peek(LitStr) {
                     let rest: TokenStream = input.parse()?;
+                    let fix = match syn::parse2::<Path>(rest.clone()) {
+                        // `component = payments`: the user meant the word.
+                        Ok(path) => format!(
+                            "write `{key} = \"{}\"`",
+                            path.to_token_stream().to_string().replace(' ', "")
+                        ),
+                        Err(_) => format!("e.g. `{example}`"),
+                    };
                     return Err(syn::Error::new_spanned(
                         rest,
-                        format!("`{key}` must be a string literal, e.g. `{example}`"),
+                        format!("`{key}` must be a string literal: {fix}"),
                     ));
                 }
                 let lit: LitStr = input.parse()?;
@@ -336,7 +347,8 @@ impl ArgList {
             self.errors.push(syn::Error::new(
                 lit.span(),
                 format!(
-                    "`{key}` must not be empty: it labels every report and metric, e.g. `{key} = \"payments\"`"
+                    "`{key}` must not be empty: it labels every report and metric, e.g. `{key} = \"{}\"`",
+                    example_value(key)
                 ),
             ));
             return None;
@@ -428,11 +440,19 @@ impl ArgList {
             if self.args.future.is_none() {
                 self.errors.push(syn::Error::new(
                     Span::call_site(),
-                    "safe_go! needs a future as its last argument, e.g. `async move { .. }`: \
+                    "safe_go! needs a future as its last argument: \
                      `safe_go!(component = \"notification\", name = \"email-sender\", async move { .. })`",
                 ));
             }
         }
+    }
+}
+
+/// A plausible value of a string key, for messages.
+fn example_value(key: &str) -> &'static str {
+    match key {
+        "component" => "payments",
+        _ => "balance-sync",
     }
 }
 
@@ -757,7 +777,10 @@ mod tests {
             ),
         );
         assert_eq!(errors.len(), 4, "{errors:?}");
-        assert!(errors[0].contains("`component` must be a string literal"));
+        assert_eq!(
+            errors[0],
+            "`component` must be a string literal: write `component = \"payments\"`"
+        );
         assert_eq!(errors[1], "`name` is given twice; remove one");
         assert!(errors[2].contains("unknown policy `Crash` (did you mean `CrashProcess`?)"));
         assert!(errors[3].starts_with("unknown key `colour` for #[recover]"));

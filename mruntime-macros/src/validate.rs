@@ -166,7 +166,12 @@ fn site(args: &Args, fn_name: Option<&Ident>) -> Option<Site> {
         .as_ref()
         .map(|arg| arg.path.clone())
         .filter(|path| path.segments.len() > 1);
-    Some(Site { component, name, policy: args.policy(), policy_path })
+    Some(Site {
+        component,
+        name,
+        policy: args.policy(),
+        policy_path,
+    })
 }
 
 fn ret_of(output: &ReturnType) -> Ret {
@@ -297,6 +302,12 @@ fn check_static_args(func: &GuardedFn, errors: &mut Errors) {
             FnArg::Receiver(receiver) => check_receiver(receiver, errors),
             FnArg::Typed(arg) => {
                 if let Some(borrow) = find_borrow(&arg.ty) {
+                    // A reference is pointed at itself; a lifetime, through its whole type.
+                    let borrow = if borrow.to_string().starts_with('\'') {
+                        arg.ty.to_token_stream()
+                    } else {
+                        borrow
+                    };
                     let name = match &*arg.pat {
                         Pat::Ident(pat) => format!("argument `{}`", pat.ident),
                         _ => "this argument".to_owned(),

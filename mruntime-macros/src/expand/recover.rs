@@ -1,6 +1,6 @@
 //! `#[recover]`: the function keeps its signature; its body runs guarded.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Expr, Stmt};
@@ -120,7 +120,24 @@ fn outcome(model: &Recover, guarded: TokenStream, ret_span: Span) -> TokenStream
         },
         (Policy::CrashProcess, _) => quote!(::mruntime::__private::crashed(#panicked)),
         (Policy::KeepRunning, Some(handler)) => {
-            quote_spanned!(handler.span()=> (#handler)(#panicked))
+            // Bound first, so a closure is not "called where it is declared"; the result is
+            // typed like the body, so a handler returning the wrong type is a mismatch at the
+            // handler, "expected due to" the function's return type.
+            let on_panic = local("__mruntime_on_panic");
+            let callee = Ident::new(
+                "__mruntime_on_panic",
+                Span::mixed_site().located_at(handler.span()),
+            );
+            let call = quote_spanned!(handler.span()=> #callee(#panicked));
+            let ty = match &model.ret {
+                Ret::Type(ty) => super::erase_impl_trait(ty),
+                Ret::Unit => quote!(()),
+                Ret::Never => quote!(!),
+            };
+            match &model.ret {
+                Ret::Never => quote!({ let #on_panic = #handler; #call }),
+                _ => quote!({ let #on_panic = #handler; let #value: #ty = #call; #value }),
+            }
         }
         (Policy::KeepRunning, None) => {
             quote_spanned!(ret_span=> ::mruntime::__private::from_panic(#panicked))

@@ -1,7 +1,7 @@
 //! `#[safe_task]`: calling the function spawns its body as a guarded task and returns the
 //! task's `TaskHandle`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::punctuated::Punctuated;
 use syn::{FnArg, Pat, PatIdent, PatType, ReturnType, Signature};
@@ -104,12 +104,23 @@ fn move_into_task(index: usize, arg: &PatType, rebind: &mut TokenStream) -> PatT
             ident,
             ..
         }) => {
-            rebind.extend(quote!(#(#cfg)* let #mutability #ident = #ident;));
+            // The parameter keeps its name (for docs) with the macro's hygiene; the body sees
+            // the user's binding, which lives as long as the task even if the body never reads
+            // it (a `_permit`), as in an `async fn`.
+            let param = Ident::new(
+                &ident.to_string(),
+                Span::mixed_site().located_at(ident.span()),
+            );
+            rebind.extend(quote! {
+                #(#cfg)*
+                #[allow(clippy::no_effect_underscore_binding)]
+                let #mutability #ident = #param;
+            });
             arg.pat = Box::new(Pat::Ident(PatIdent {
                 attrs: Vec::new(),
                 by_ref: None,
                 mutability: None,
-                ident: ident.clone(),
+                ident: param,
                 subpat: None,
             }));
         }

@@ -15,7 +15,9 @@ struct Pool {
 
 impl Pool {
     fn new() -> Self {
-        Pool { jobs: AtomicU32::new(0) }
+        Pool {
+            jobs: AtomicU32::new(0),
+        }
     }
 
     fn spawn(&self, job: impl FnOnce() -> u32) -> u32 {
@@ -34,7 +36,11 @@ async fn deliberate() -> Option<u32> {
 async fn guarded_spawns() -> Option<u32> {
     // mruntime's own spawns.
     let a = safe_go!("ui", "child", async { 2 }).await.ok()?;
-    let b = mruntime::spawn("ui", "fn-api", mruntime::PanicPolicy::KeepRunning, async { 3 }).await.ok()?;
+    let b = mruntime::spawn("ui", "fn-api", mruntime::PanicPolicy::KeepRunning, async {
+        3
+    })
+    .await
+    .ok()?;
 
     // A spawn in a nested fn item is that function's business.
     #[allow(dead_code)]

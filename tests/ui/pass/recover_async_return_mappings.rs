@@ -65,7 +65,11 @@ async fn custom(fail: bool) -> Reply {
 #[recover(component = "ui")]
 async fn first_word(text: &str) -> Option<&str> {
     pause().await;
-    Some(text.split(' ').next().expect("split yields at least one item"))
+    Some(
+        text.split(' ')
+            .next()
+            .expect("split yields at least one item"),
+    )
 }
 
 /// The guarded future stays `Send` when the body is.

@@ -34,7 +34,11 @@ impl Store for Memory {
     #[recover(component = "ui", name = "store.get")]
     async fn get(&self, key: &str) -> Result<u32, StoreError> {
         tokio::task::yield_now().await;
-        let (_, value) = self.0.iter().find(|(k, _)| k == key).expect("key not found");
+        let (_, value) = self
+            .0
+            .iter()
+            .find(|(k, _)| k == key)
+            .expect("key not found");
         Ok(*value)
     }
 

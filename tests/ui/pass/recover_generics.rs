@@ -41,7 +41,12 @@ where
     I: IntoIterator<Item = u64> + Send,
 {
     tokio::task::yield_now().await;
-    Some(values.into_iter().map(|v| v.checked_mul(2).expect("overflow")).sum())
+    Some(
+        values
+            .into_iter()
+            .map(|v| v.checked_mul(2).expect("overflow"))
+            .sum(),
+    )
 }
 
 struct Wrapper<T>(Vec<T>);

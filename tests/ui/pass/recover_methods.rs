@@ -13,7 +13,10 @@ impl Account {
     #[recover(component = "ui")]
     fn new(owner: &str) -> Option<Self> {
         assert!(!owner.is_empty(), "no owner");
-        Some(Account { owner: owner.to_owned(), balance: 0 })
+        Some(Account {
+            owner: owner.to_owned(),
+            balance: 0,
+        })
     }
 
     /// `&self`, and a result borrowed from `self` through an elided lifetime.
@@ -75,6 +78,14 @@ async fn main() {
     let account = account.renamed("bea").unwrap();
     assert_eq!(account.owner(), Some("bea"));
     assert_eq!(account.close().await.as_deref(), Some("bea"));
-    assert_eq!(Account { owner: "x".into(), balance: 1 }.close().await, None);
+    assert_eq!(
+        Account {
+            owner: "x".into(),
+            balance: 1
+        }
+        .close()
+        .await,
+        None
+    );
     assert!(Account::default().renamed("").is_none());
 }

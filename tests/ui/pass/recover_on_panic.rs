@@ -27,7 +27,10 @@ fn handle(path: &str) -> Status {
 #[recover(component = "ui", on_panic = fallback::zero)]
 async fn count(items: Vec<u64>) -> u64 {
     tokio::task::yield_now().await;
-    items.iter().map(|n| n.checked_add(1).expect("overflow")).sum()
+    items
+        .iter()
+        .map(|n| n.checked_add(1).expect("overflow"))
+        .sum()
 }
 
 /// `on_panic` wins over the return type's own mapping.

@@ -10,9 +10,12 @@ async fn send(to: &'static str) -> usize {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let handle = safe_go!(component = "notification", name = "email-sender", policy = KeepRunning, async move {
-        send("ana@example.com").await
-    });
+    let handle = safe_go!(
+        component = "notification",
+        name = "email-sender",
+        policy = KeepRunning,
+        async move { send("ana@example.com").await }
+    );
     assert_eq!(handle.await.unwrap(), 15);
 
     let future = send("bea");
@@ -33,7 +36,14 @@ async fn main() {
 
     // Any expression that is a future, with a policy path.
     let handles: Vec<_> = (0..3)
-        .map(|n| safe_go!(component = "batch", name = "item", policy = mruntime::PanicPolicy::KeepRunning, async move { n * 2 }))
+        .map(|n| {
+            safe_go!(
+                component = "batch",
+                name = "item",
+                policy = mruntime::PanicPolicy::KeepRunning,
+                async move { n * 2 }
+            )
+        })
         .collect();
     let mut results = Vec::new();
     for handle in handles {

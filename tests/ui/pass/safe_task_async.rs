@@ -107,9 +107,15 @@ async fn main() {
 
     assert_eq!(generic(5).await.unwrap(), "5");
 
-    let worker = Arc::new(Worker { name: "w1".into(), stopped: AtomicBool::new(false) });
+    let worker = Arc::new(Worker {
+        name: "w1".into(),
+        stopped: AtomicBool::new(false),
+    });
     assert_eq!(worker.clone().run(2).await.unwrap(), "w1 done");
     assert!(worker.stopped.load(Ordering::SeqCst));
-    let owned = Worker { name: "w2".into(), stopped: AtomicBool::new(false) };
+    let owned = Worker {
+        name: "w2".into(),
+        stopped: AtomicBool::new(false),
+    };
     assert_eq!(owned.into_name().await.unwrap(), "w2");
 }

@@ -7,7 +7,11 @@ use mruntime::{TaskError, safe_task};
 
 #[safe_task(component = "reports", name = "render")]
 fn render(rows: Vec<u32>, log: Arc<Mutex<Vec<String>>>) -> String {
-    let text = rows.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let text = rows
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     log.lock().unwrap().push(text.clone());
     text
 }
