@@ -58,7 +58,7 @@ pub(crate) enum RecoverBody {
         /// Index of the statement in the body.
         stmt: usize,
         /// The future's `Output = T`, when the signature names it (for error spans).
-        output: Option<Type>,
+        output: Option<Box<Type>>,
     },
 }
 
@@ -250,7 +250,7 @@ fn recover_body(func: &GuardedFn) -> RecoverBody {
     }
     RecoverBody::ReturnsAsyncBlock {
         stmt,
-        output: future_output(&func.sig.output),
+        output: future_output(&func.sig.output).map(Box::new),
     }
 }
 
@@ -398,7 +398,7 @@ fn find_borrow(ty: &Type) -> Option<TokenStream> {
         fn visit_lifetime(&mut self, lifetime: &'ast Lifetime) {
             if self.found.is_none()
                 && lifetime.ident != "static"
-                && !self.bound.iter().any(|bound| *bound == lifetime.ident)
+                && !self.bound.contains(&lifetime.ident)
             {
                 self.found = Some(lifetime.to_token_stream());
             }
