@@ -4,6 +4,19 @@
 use mruntime::PanicPolicy::CrashProcess;
 use mruntime_tests::{child_scenario, run_child};
 
+#[mruntime::recover(component = "transaction", name = "update_balance", policy = CrashProcess)]
+fn update_balance(balance: &mut i64, amount: i64) -> i64 {
+    assert!(*balance >= amount, "balance must not be negative");
+    *balance -= amount;
+    *balance
+}
+
+#[mruntime::safe_task(component = "transaction", name = "commit", policy = mruntime::PanicPolicy::CrashProcess)]
+async fn commit(entries: Vec<i64>) {
+    tokio::task::yield_now().await;
+    assert_eq!(entries.iter().sum::<i64>(), 0, "unbalanced entries");
+}
+
 /// The child's side: report to stderr through a real fmt subscriber, then play the scenario.
 fn play(scenario: &str) {
     let subscriber = tracing_subscriber::fmt()
@@ -39,6 +52,18 @@ fn play(scenario: &str) {
                 })
                 .await
             });
+        }
+        "recover_attribute" => {
+            let mut balance = 5;
+            assert_eq!(update_balance(&mut balance, 2), 3);
+            update_balance(&mut balance, 10);
+        }
+        "safe_task_attribute" => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .build()
+                .unwrap();
+            let _ = rt.block_on(async { commit(vec![10, -3]).await });
         }
         other => unreachable!("unknown scenario {other}"),
     }
@@ -97,6 +122,30 @@ fn crash_blocking_task() {
             "blocking_task",
             "transaction/migration",
             "schema half migrated",
+        ),
+    }
+}
+
+#[test]
+fn crash_recover_attribute() {
+    match child_scenario() {
+        Some(s) => play(&s),
+        None => assert_crashed(
+            "recover_attribute",
+            "transaction/update_balance",
+            "balance must not be negative",
+        ),
+    }
+}
+
+#[test]
+fn crash_safe_task_attribute() {
+    match child_scenario() {
+        Some(s) => play(&s),
+        None => assert_crashed(
+            "safe_task_attribute",
+            "transaction/commit",
+            "unbalanced entries",
         ),
     }
 }

@@ -54,8 +54,20 @@ impl Default for Capture {
     }
 }
 
+/// Tests in one binary run on parallel threads, each with its own thread-local subscriber. A
+/// callsite first hit on a thread with no subscriber may have its interest cached as "never"
+/// while another thread registers a capture (a race in tracing-core's interest cache), silently
+/// losing events. A global registry, interested in everything and keeping nothing, rules that out.
+fn install_global_registry() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(Registry::default());
+    });
+}
+
 impl Capture {
     pub fn new() -> Self {
+        install_global_registry();
         let store = Arc::new(Mutex::new(Store::default()));
         let layer = CaptureLayer {
             store: store.clone(),

@@ -100,6 +100,7 @@ impl Payload {
 /// ```
 /// use mruntime::PanicPolicy;
 ///
+/// let line = line!() + 2;
 /// let err = mruntime::guard("transaction", "balance-sync", PanicPolicy::KeepRunning, || {
 ///     panic!("balance must not be negative");
 /// })
@@ -107,7 +108,7 @@ impl Payload {
 /// assert_eq!(err.component(), "transaction");
 /// assert_eq!(err.name(), "balance-sync");
 /// assert_eq!(err.message(), "balance must not be negative");
-/// assert_eq!(err.location().unwrap().line(), 5);
+/// assert_eq!(err.location().unwrap().line(), line);
 /// assert!(err.to_string().starts_with("panic in transaction/balance-sync at "));
 /// ```
 pub struct Panicked {
@@ -143,6 +144,7 @@ impl Panicked {
         }
     }
 
+    #[allow(dead_code)] // set by supervision (restart attempts)
     pub(crate) fn with_attempt(mut self, attempt: u32) -> Self {
         self.inner.attempt = attempt;
         self

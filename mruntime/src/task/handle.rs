@@ -102,7 +102,7 @@ impl<T> TaskHandle<T> {
         self.site.name()
     }
 
-    fn from_join_error(&self, error: JoinError) -> TaskError {
+    fn task_error(&self, error: JoinError) -> TaskError {
         if error.is_cancelled() {
             return TaskError::Cancelled;
         }
@@ -123,7 +123,7 @@ impl<T> Future for TaskHandle<T> {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(Ok(value))) => Poll::Ready(Ok(value)),
             Poll::Ready(Ok(Err(panicked))) => Poll::Ready(Err(TaskError::Panicked(panicked))),
-            Poll::Ready(Err(error)) => Poll::Ready(Err(self.from_join_error(error))),
+            Poll::Ready(Err(error)) => Poll::Ready(Err(self.task_error(error))),
         }
     }
 }

@@ -59,26 +59,34 @@ pub(crate) fn stack_text(backtrace: &Backtrace) -> String {
     truncate(&full, STACK_LIMIT).into_owned()
 }
 
-/// The backtrace as text: the frames from the panicking code down, without the frames of the
-/// hook and of std's panic machinery above it.
+/// The backtrace as text: the frames from the panicking code down to the thread's entry, without
+/// the frames of the hook and of std's panic machinery above them, nor the runtime's below std's
+/// `__rust_begin_short_backtrace` marker (where std's own short backtraces stop too).
 pub(crate) fn trimmed_stack(backtrace: &Backtrace) -> String {
-    let mut full = backtrace.to_string();
-    let mut start = 0;
+    trim_frames(&backtrace.to_string()).to_owned()
+}
+
+fn trim_frames(full: &str) -> &str {
+    let mut start = None;
+    let mut end = full.len();
     let mut offset = 0;
     for line in full.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        if let Some((index, function)) = trimmed.split_once(": ") {
-            if index.chars().all(|c| c.is_ascii_digit()) {
-                if !MACHINERY.iter().any(|m| function.starts_with(m)) {
-                    start = offset;
-                    break;
-                }
+        let frame = line
+            .trim_start()
+            .split_once(": ")
+            .filter(|(index, _)| index.chars().all(|c| c.is_ascii_digit()));
+        if let Some((_, function)) = frame {
+            if start.is_none() && !MACHINERY.iter().any(|m| function.starts_with(m)) {
+                start = Some(offset);
+            }
+            if start.is_some() && function.contains("__rust_begin_short_backtrace") {
+                end = offset;
+                break;
             }
         }
         offset += line.len();
     }
-    full.drain(..start);
-    full
+    &full[start.unwrap_or(0)..end]
 }
 
 #[cfg(test)]
@@ -105,6 +113,18 @@ mod tests {
         let cut = truncate(&text, VALUE_LIMIT);
         assert_eq!(cut.chars().count(), VALUE_LIMIT);
         assert!(cut.starts_with("đồngđồng"));
+    }
+
+    #[test]
+    fn stack_keeps_the_user_frames_between_the_machinery_and_the_runtime() {
+        let text = "   0: std::backtrace::Backtrace::capture\n             at backtrace.rs:1:1\n   \
+                    1: mruntime::panic::hook::hook\n   2: core::panicking::panic_fmt\n   \
+                    3: app::handler\n             at src/app.rs:42:9\n   4: app::main\n   \
+                    5: std::sys::backtrace::__rust_begin_short_backtrace\n   6: main\n";
+        assert_eq!(
+            trim_frames(text),
+            "   3: app::handler\n             at src/app.rs:42:9\n   4: app::main\n"
+        );
     }
 
     #[test]
