@@ -439,3 +439,58 @@ fn find_borrow(ty: &Type) -> Option<TokenStream> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn borrow(ty: &str) -> Option<String> {
+        let ty: Type = syn::parse_str(ty).unwrap();
+        find_borrow(&ty).map(|tokens| tokens.to_string().replace(' ', ""))
+    }
+
+    #[test]
+    fn borrowed_types() {
+        assert_eq!(borrow("&str").as_deref(), Some("&str"));
+        assert_eq!(borrow("&mut Vec<u8>").as_deref(), Some("&mutVec<u8>"));
+        assert_eq!(borrow("&'a str").as_deref(), Some("&'astr"));
+        assert_eq!(borrow("Vec<&str>").as_deref(), Some("&str"));
+        assert_eq!(borrow("Cow<'a, str>").as_deref(), Some("'a"));
+        assert_eq!(borrow("Formatter<'_>").as_deref(), Some("'_"));
+        assert_eq!(borrow("Box<dyn Error + 'a>").as_deref(), Some("'a"));
+        assert_eq!(
+            borrow("impl Future<Output = ()> + 'a").as_deref(),
+            Some("'a")
+        );
+        assert_eq!(borrow("(u32, &'static str, &u8)").as_deref(), Some("&u8"));
+    }
+
+    #[test]
+    fn owned_and_static_types() {
+        for ty in [
+            "String",
+            "Arc<Mutex<Vec<u8>>>",
+            "&'static str",
+            "&'static mut [u8]",
+            "Cow<'static, str>",
+            "fn(&str) -> &str",
+            "Box<dyn Fn(&str) -> usize + Send + 'static>",
+            "impl for<'a> Fn(&'a str) + Send + 'static",
+            "Box<dyn for<'a> Handler<'a>>",
+            "T",
+        ] {
+            assert_eq!(borrow(ty), None, "{ty}");
+        }
+    }
+
+    #[test]
+    fn async_blocks_that_hold_the_body() {
+        let expr = |text: &str| syn::parse_str::<Expr>(text).unwrap();
+        assert!(returned_async_block(&expr("Box::pin(async move { 1 })")).is_some());
+        assert!(returned_async_block(&expr("::std::boxed::Box::pin(async { 1 })")).is_some());
+        assert!(returned_async_block(&expr("async move { 1 }")).is_some());
+        assert!(returned_async_block(&expr("Box::pin(fut)")).is_none());
+        assert!(returned_async_block(&expr("Arc::pin(async {})")).is_none());
+        assert!(returned_async_block(&expr("Box::new(async {})")).is_none());
+    }
+}

@@ -126,10 +126,11 @@ fn move_into_task(index: usize, arg: &PatType, rebind: &mut TokenStream) -> PatT
         }
         pat => {
             let name = format_ident!("__mruntime_arg{}", index, span = Span::mixed_site());
-            rebind.extend(quote! {
-                #(#cfg)* let #name = #name;
-                #(#cfg)* let #pat = #name;
-            });
+            rebind.extend(quote!(#(#cfg)* let #name = #name;));
+            // `_` binds nothing: the value stays in `#name` until the task ends.
+            if !matches!(pat, Pat::Wild(_)) {
+                rebind.extend(quote!(#(#cfg)* let #pat = #name;));
+            }
             arg.pat = Box::new(Pat::Ident(PatIdent {
                 attrs: Vec::new(),
                 by_ref: None,
