@@ -95,10 +95,23 @@ pub(crate) fn recover(args: Args, mut errors: Errors, item: TokenStream) -> syn:
         check_not_const(kind, &func, &mut errors);
         panicguard::check(&func, args.allow_raw_spawn.is_some(), &mut errors);
         let ret = ret_of(&func.sig.output);
-        if policy == Policy::KeepRunning && args.on_panic.is_none() {
-            check_keep_running_ret(&func.sig.output, &mut errors);
-        }
         let body = recover_body(&func);
+        if policy == Policy::KeepRunning && args.on_panic.is_none() {
+            // What the guard yields: the function's return type, or its future's output.
+            match &body {
+                RecoverBody::Sync | RecoverBody::Async => {
+                    if let ReturnType::Type(_, ty) = &func.sig.output {
+                        check_keep_running_ret(ty, &mut errors);
+                    }
+                }
+                RecoverBody::ReturnsAsyncBlock {
+                    output: Some(ty), ..
+                } => {
+                    check_keep_running_ret(ty, &mut errors);
+                }
+                RecoverBody::ReturnsAsyncBlock { output: None, .. } => {}
+            }
+        }
         if let Some(site) = site(&args, Some(&func.sig.ident)) {
             model = Some(Recover {
                 site,
@@ -174,7 +187,8 @@ fn site(args: &Args, fn_name: Option<&Ident>) -> Option<Site> {
     })
 }
 
-fn ret_of(output: &ReturnType) -> Ret {
+/// The return type as the expansion needs it.
+pub(crate) fn ret_of(output: &ReturnType) -> Ret {
     match output {
         ReturnType::Default => Ret::Unit,
         ReturnType::Type(_, ty) => match strip_parens(ty) {
@@ -208,10 +222,7 @@ fn check_not_const(kind: MacroKind, func: &GuardedFn, errors: &mut Errors) {
 /// Under KeepRunning without `on_panic` the function must have a value to return after a
 /// panic. Most return types are checked by the compiler through `FromPanic`; the two that
 /// can never work get a precise message here.
-fn check_keep_running_ret(output: &ReturnType, errors: &mut Errors) {
-    let ReturnType::Type(_, ty) = output else {
-        return;
-    };
+fn check_keep_running_ret(ty: &Type, errors: &mut Errors) {
     let what = match strip_parens(ty) {
         Type::Never(_) => "a `-> !` function has no value to return",
         Type::ImplTrait(_) => "a bare `impl Trait` has no value of its hidden type to return",

@@ -72,6 +72,17 @@ async fn first_word(text: &str) -> Option<&str> {
     )
 }
 
+/// A sync function returning an async block: the future is guarded, not just its creation.
+#[recover(component = "ui")]
+fn deferred(fail: bool) -> impl std::future::Future<Output = Option<u32>> {
+    let base = 40;
+    async move {
+        pause().await;
+        assert!(!fail, "deferred failed");
+        Some(base + 2)
+    }
+}
+
 /// The guarded future stays `Send` when the body is.
 fn assert_send<T: Send>(value: T) -> T {
     value
@@ -97,4 +108,8 @@ async fn main() {
     assert_eq!(first_word(&text).await, Some("hello"));
 
     assert_send(option(false)).await;
+
+    let future = deferred(true);
+    assert_eq!(future.await, None);
+    assert_eq!(deferred(false).await, Some(42));
 }

@@ -19,12 +19,23 @@ trait Store {
     async fn get(&self, key: &str) -> Result<u32, StoreError>;
     async fn put(&mut self, key: String, value: u32) -> Option<u32>;
 
+    /// `on_panic` on an async-trait method: typed against the future's output.
+    #[recover(component = "ui", name = "store.size", on_panic = no_size)]
+    async fn size(&self) -> usize {
+        tokio::task::yield_now().await;
+        panic!("size is not supported")
+    }
+
     /// A default method body, guarded in the trait itself.
     #[recover(component = "ui", name = "store.count")]
     async fn count(&self) -> Option<usize> {
         tokio::task::yield_now().await;
         panic!("count is not supported")
     }
+}
+
+fn no_size(_: Panicked) -> usize {
+    usize::MAX
 }
 
 struct Memory(Vec<(String, u32)>);
@@ -59,6 +70,7 @@ async fn main() {
     assert_eq!(store.get("a").await.unwrap(), 1);
     assert_eq!(store.get("b").await.unwrap_err().0, "key not found");
     assert_eq!(store.count().await, None);
+    assert_eq!(store.size().await, usize::MAX);
 
     // The trait object works too: the guarded future is still `Send`.
     let store: Box<dyn Store + Send + Sync> = Box::new(store);
