@@ -42,7 +42,12 @@
 //! ```
 //!
 //! The macros expand to the function API ([`guard`], [`guard_future`], [`spawn`],
-//! [`spawn_blocking`]), which you can call directly too.
+//! [`spawn_blocking`], [`Task`]), which you can call directly too.
+//!
+//! Background workers get what Go's `ctx` gave them and more: a [`TaskContext`] (cancellation,
+//! component, name, attempt), restarts with backoff and an intensity limit ([`RestartPolicy`]),
+//! and a [`TaskGroup`] that shuts them down within a deadline and names the ones that did not
+//! stop ([`ShutdownReport`]).
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 mod guard;
@@ -61,13 +66,18 @@ pub use panic::{
     BacktraceCapture, OpaquePayload, PanicLocation, Panicked, install_panic_hook,
     set_backtrace_capture,
 };
-pub use policy::PanicPolicy;
+pub use policy::{PanicPolicy, RestartPolicy};
 pub use site::{AsSite, Site};
-pub use task::{TaskError, TaskHandle, spawn, spawn_blocking};
+pub use task::{
+    NoRestart, PanicSummary, ShutdownReport, Task, TaskContext, TaskError, TaskGroup, TaskHandle,
+    spawn, spawn_blocking,
+};
 pub use telemetry::{
     ErrorReporter, clear_error_reporter, enable_task_metrics, init_panic_metrics, on_crash,
     set_crash_flush_timeout, set_error_reporter, set_production_mode,
 };
+/// The cancellation token of a [`TaskContext`] (re-exported from `tokio_util`).
+pub use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "sentry")]
 pub mod sentry;

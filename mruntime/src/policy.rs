@@ -1,6 +1,15 @@
-//! What happens after a panic has been recovered and reported.
+//! What happens after a panic has been recovered and reported: the [`PanicPolicy`], and for
+//! supervised tasks the [`RestartPolicy`] with its backoff and restart intensity.
+
+mod intensity;
+mod jitter;
+mod restart;
 
 use std::fmt;
+
+pub(crate) use intensity::{Intensity, Verdict};
+pub(crate) use jitter::Jitter;
+pub use restart::RestartPolicy;
 
 /// What a guard does once a panic has been caught and reported.
 ///

@@ -1,11 +1,14 @@
 //! What the macros expand to. Not public API: names here change without notice.
 
+use std::borrow::Borrow;
 use std::future::Future;
 
 pub use crate::guard::{FromPanic, GuardedFuture};
 pub use crate::panic::Panicked;
+pub use crate::policy::RestartPolicy;
 pub use crate::site::Site;
-pub use crate::task::TaskHandle;
+use crate::task::Placement;
+pub use crate::task::{TaskContext, TaskGroup, TaskHandle};
 pub use crate::{PanicPolicy, PanicPolicy::CrashProcess, PanicPolicy::KeepRunning};
 
 /// `#[recover]` on a sync fn: run the body guarded, in a span.
@@ -38,6 +41,87 @@ where
     T: Send + 'static,
 {
     crate::task::spawn_blocking_site(site, f)
+}
+
+/// `safe_go!` with a `|ctx|` closure and/or `group = ..`, and `#[safe_task]` on an async fn with a
+/// `ctx: TaskContext` argument and/or `group = ..`, without `restart(..)`: `body(ctx)` runs once.
+/// `parent` is the caller's context (`ctx` argument), `group` from [`group`].
+#[inline]
+pub fn spawn_with_context<F, Fut>(
+    site: &'static Site,
+    parent: Option<&TaskContext>,
+    group: Option<&TaskGroup>,
+    body: F,
+) -> TaskHandle<Fut::Output>
+where
+    F: FnOnce(TaskContext) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    crate::task::spawn_once(site, Placement { parent, group }, body)
+}
+
+/// `#[safe_task]` on a sync fn with a `ctx` argument and/or `group = ..`, without `restart(..)`.
+#[inline]
+pub fn spawn_blocking_with_context<F, T>(
+    site: &'static Site,
+    parent: Option<&TaskContext>,
+    group: Option<&TaskGroup>,
+    body: F,
+) -> TaskHandle<T>
+where
+    F: FnOnce(TaskContext) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    crate::task::spawn_blocking_once(site, Placement { parent, group }, body)
+}
+
+/// `safe_go!` / `#[safe_task]` on an async fn with `restart(..)`: `factory(ctx)` is called once
+/// per attempt (the expansion clones the fn's arguments inside it), `restart` is a `static` built
+/// with [`RestartPolicy::from_millis`].
+#[inline]
+pub fn spawn_supervised<F, Fut>(
+    site: &'static Site,
+    restart: &'static RestartPolicy,
+    parent: Option<&TaskContext>,
+    group: Option<&TaskGroup>,
+    factory: F,
+) -> TaskHandle<Fut::Output>
+where
+    F: FnMut(TaskContext) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    crate::task::spawn_supervised(site, *restart, Placement { parent, group }, factory)
+}
+
+/// `#[safe_task]` on a sync fn with `restart(..)`: `body(ctx)` runs on the blocking pool once per
+/// attempt.
+#[inline]
+pub fn spawn_blocking_supervised<F, T>(
+    site: &'static Site,
+    restart: &'static RestartPolicy,
+    parent: Option<&TaskContext>,
+    group: Option<&TaskGroup>,
+    body: F,
+) -> TaskHandle<T>
+where
+    F: FnMut(TaskContext) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    crate::task::spawn_blocking_supervised(site, *restart, Placement { parent, group }, body)
+}
+
+/// `group = expr`: accepts a `TaskGroup` or a `&TaskGroup` (emit `group(&(expr))`).
+#[inline]
+pub fn group<G: Borrow<TaskGroup>>(group: &G) -> &TaskGroup {
+    group.borrow()
+}
+
+/// A `ctx` argument: accepts a `TaskContext` or a `&TaskContext` (emit `context(&(expr))`).
+#[inline]
+pub fn context<C: Borrow<TaskContext>>(ctx: &C) -> &TaskContext {
+    ctx.borrow()
 }
 
 /// `#[recover]` under `KeepRunning` without `on_panic`: the return type's value for a panic.

@@ -97,6 +97,28 @@ impl Capture {
         self.builder(builder)
     }
 
+    /// A runtime from `builder` (configured by the test: `start_paused`, say) with every driver
+    /// enabled and every thread reporting to this capture.
+    pub fn runtime(&self, builder: tokio::runtime::Builder) -> tokio::runtime::Runtime {
+        self.builder(builder)
+    }
+
+    /// Events whose message is `message`.
+    pub fn events_named(&self, message: &str) -> Vec<CapturedEvent> {
+        self.events()
+            .into_iter()
+            .filter(|e| e.message == message)
+            .collect()
+    }
+
+    /// Spans named `name`, in creation order.
+    pub fn spans_named(&self, name: &str) -> Vec<CapturedSpan> {
+        self.spans()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect()
+    }
+
     fn builder(&self, mut builder: tokio::runtime::Builder) -> tokio::runtime::Runtime {
         let dispatch = self.dispatch.clone();
         builder

@@ -15,28 +15,65 @@ use crate::panic::{Panicked, enter_guard, exit_guard, take_captured};
 use crate::site::Site;
 use crate::telemetry;
 
-/// Runs `f` as the innermost guard on this thread; a panic becomes a reported [`Panicked`].
+/// Runs `f` as the innermost guard on this thread; a panic becomes a reported [`Panicked`] and
+/// the site's policy applies.
 #[inline]
 pub(crate) fn catch<T>(site: &Site, f: impl FnOnce() -> T) -> Result<T, Panicked> {
+    catch_as(site, Recovery::Guard, f)
+}
+
+/// Who decides what follows a caught panic once it has been reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recovery {
+    /// A guard: the site's policy applies at once.
+    Guard,
+    /// Attempt `n` (1-based) of a supervised task: the panic is reported with its attempt
+    /// number, and the supervisor restarts the task or gives up and then calls [`apply_policy`].
+    Attempt(u32),
+}
+
+/// [`catch`], with the panic recovered as `recovery` says.
+#[inline]
+pub(crate) fn catch_as<T>(
+    site: &Site,
+    recovery: Recovery,
+    f: impl FnOnce() -> T,
+) -> Result<T, Panicked> {
     let previous = enter_guard(site);
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     exit_guard(previous);
     match result {
         Ok(value) => Ok(value),
-        Err(payload) => Err(recovered(site, payload)),
+        Err(payload) => Err(recovered(site, payload, recovery)),
     }
 }
 
-/// The one place a caught panic is turned into a [`Panicked`], reported, and its policy applied.
+/// The one place a caught panic is turned into a [`Panicked`] and reported (exactly once), and,
+/// for a guard, its policy applied.
 #[cold]
 #[inline(never)]
-pub(crate) fn recovered(site: &Site, payload: Box<dyn std::any::Any + Send>) -> Panicked {
-    let panicked = Panicked::new(*site, payload, take_captured());
+pub(crate) fn recovered(
+    site: &Site,
+    payload: Box<dyn std::any::Any + Send>,
+    recovery: Recovery,
+) -> Panicked {
+    let attempt = match recovery {
+        Recovery::Guard => 1,
+        Recovery::Attempt(n) => n,
+    };
+    let panicked = Panicked::new(*site, payload, take_captured()).with_attempt(attempt);
     telemetry::report(&panicked);
-    if site.policy() == PanicPolicy::CrashProcess {
-        telemetry::crash(&panicked);
+    if recovery == Recovery::Guard {
+        apply_policy(&panicked);
     }
     panicked
+}
+
+/// Applies the policy of a reported panic: under `CrashProcess` the process ends here.
+pub(crate) fn apply_policy(panicked: &Panicked) {
+    if panicked.policy() == PanicPolicy::CrashProcess {
+        telemetry::crash(panicked);
+    }
 }
 
 /// With `panic = "abort"` nothing unwinds, so no guard can catch: the hook reports the panic

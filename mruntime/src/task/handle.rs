@@ -65,7 +65,8 @@ impl From<Panicked> for TaskError {
 }
 
 /// An owned permission to await a guarded task, returned by [`safe_go!`](crate::safe_go),
-/// `#[safe_task]` functions, [`spawn`](crate::spawn) and [`spawn_blocking`](crate::spawn_blocking).
+/// `#[safe_task]` functions, [`spawn`](crate::spawn), [`spawn_blocking`](crate::spawn_blocking)
+/// and [`Task`](crate::Task).
 ///
 /// Awaiting it gives `Ok(value)`, `Err(TaskError::Panicked(_))` or `Err(TaskError::Cancelled)`.
 /// Dropping it detaches the task, which keeps running; its panics are still reported.

@@ -3,6 +3,8 @@
 
 use std::future::Future;
 
+use tokio::task::JoinHandle;
+
 use crate::PanicPolicy;
 use crate::guard::{GuardedFuture, catch};
 use crate::site::{AsSite, Site};
@@ -72,6 +74,25 @@ where
         result
     });
     TaskHandle::new(join, meta)
+}
+
+/// Spawns a future that guards itself (a supervisor, or a guarded future with its group
+/// bookkeeping): for `launch` and `supervise`, which prepare it.
+pub(crate) fn spawn_prepared<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::task::spawn(future)
+}
+
+/// Runs a closure that guards itself on tokio's blocking pool (see [`spawn_prepared`]).
+pub(crate) fn spawn_blocking_prepared<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
 }
 
 /// Spawns `future` as a guarded task: the Go `mruntime.SafeGoWithContextAndComponent`, and what

@@ -64,7 +64,6 @@ pub(crate) fn panic_recovered(panicked: &Panicked) {
 }
 
 /// Counts one restart of a supervised task: `task_restarts_total{component, goroutine_name}`.
-#[allow(dead_code)] // used by supervision
 pub(crate) fn task_restarted(site: &Site) {
     let counter: Counter<u64> = meter()
         .u64_counter("task_restarts_total")

@@ -7,6 +7,7 @@ pub(crate) mod limits;
 mod metrics;
 mod redact;
 mod reporter;
+mod restart;
 mod span;
 mod trace;
 mod view;
@@ -17,7 +18,8 @@ pub(crate) use metrics::{TaskLifecycle, task_metrics_enabled};
 pub use metrics::{enable_task_metrics, init_panic_metrics};
 pub use redact::set_production_mode;
 pub use reporter::{ErrorReporter, clear_error_reporter, set_error_reporter};
-pub(crate) use span::{guard_span, task_span};
+pub(crate) use restart::{gave_up, restarted};
+pub(crate) use span::{attempt_span, guard_span, task_span};
 
 use crate::panic::{Panicked, Silenced};
 use view::SinkView;

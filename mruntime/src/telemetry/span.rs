@@ -29,3 +29,17 @@ pub(crate) fn task_span(site: &Site) -> Span {
         otel.name = site.name(),
     )
 }
+
+/// The span of one attempt of a supervised task: a child of the task's span (current while the
+/// supervisor runs), with the attempt number (1 for the first run).
+#[inline]
+pub(crate) fn attempt_span(site: &Site, attempt: u32) -> Span {
+    tracing::info_span!(
+        target: "mruntime",
+        "mruntime.attempt",
+        component = site.component(),
+        name = site.name(),
+        attempt = attempt,
+        otel.name = site.name(),
+    )
+}

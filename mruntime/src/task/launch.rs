@@ -1,0 +1,148 @@
+//! Assembling a task that receives a [`TaskContext`] (maybe in a group, maybe supervised) and
+//! spawning it: what [`Task`](crate::Task) and the macros' `__private` functions share.
+
+use std::future::Future;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::guard::{GuardedFuture, catch};
+use crate::panic::Panicked;
+use crate::policy::RestartPolicy;
+use crate::site::{AsSite, Site};
+use crate::task::group::Membership;
+use crate::task::spawn::{spawn_blocking_prepared, spawn_prepared};
+use crate::task::supervise::{supervise, supervise_blocking};
+use crate::task::{TaskContext, TaskGroup, TaskHandle};
+use crate::telemetry::{self, TaskLifecycle};
+
+/// Where a task is started: its parent context and its group, both optional.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Placement<'a> {
+    pub(crate) parent: Option<&'a TaskContext>,
+    pub(crate) group: Option<&'a TaskGroup>,
+}
+
+impl Placement<'_> {
+    /// The task's own context (a child of its parent's token, else of its group's, else a new
+    /// token) and its membership of the group.
+    fn enter(self, site: &Site) -> (TaskContext, Option<Membership>) {
+        let token = match (self.parent, self.group) {
+            (Some(parent), _) => parent.token().child_token(),
+            (None, Some(group)) => group.child_token(),
+            (None, None) => CancellationToken::new(),
+        };
+        let membership = self.group.map(|group| group.join(site, token.clone()));
+        (TaskContext::for_task(token, site), membership)
+    }
+
+    /// Spawns `body` (which guards itself) with the group's bookkeeping around it.
+    fn spawn<T, B>(self, site: Site, membership: Option<Membership>, body: B) -> TaskHandle<T>
+    where
+        T: Send + 'static,
+        B: Future<Output = Result<T, Panicked>> + Send + 'static,
+    {
+        let id = membership.as_ref().map(Membership::id);
+        let lifecycle = telemetry::task_metrics_enabled().then(|| TaskLifecycle::start(&site));
+        let join = spawn_prepared(async move {
+            let result = body.await;
+            if let Some(membership) = &membership {
+                membership.finished(&result);
+            }
+            if let Some(lifecycle) = lifecycle {
+                lifecycle.finish(result.is_err());
+            }
+            result
+        });
+        if let (Some(group), Some(id)) = (self.group, id) {
+            group.set_abort_handle(id, join.abort_handle());
+        }
+        TaskHandle::new(join, site)
+    }
+}
+
+/// A task run once: `f(ctx)` is called and awaited inside the task's guard and span.
+pub(crate) fn spawn_once<S, F, Fut>(
+    site: S,
+    placement: Placement<'_>,
+    f: F,
+) -> TaskHandle<Fut::Output>
+where
+    S: AsSite,
+    F: FnOnce(TaskContext) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let meta = *site.site();
+    let span = telemetry::task_span(&meta);
+    let (ctx, membership) = placement.enter(&meta);
+    let body = GuardedFuture::new(async move { f(ctx).await }, site, span);
+    placement.spawn(meta, membership, body)
+}
+
+/// A supervised task: `factory(ctx)` is called and awaited once per attempt.
+pub(crate) fn spawn_supervised<S, F, Fut>(
+    site: S,
+    restart: RestartPolicy,
+    placement: Placement<'_>,
+    factory: F,
+) -> TaskHandle<Fut::Output>
+where
+    S: AsSite,
+    F: FnMut(TaskContext) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let meta = *site.site();
+    let span = telemetry::task_span(&meta);
+    let (ctx, membership) = placement.enter(&meta);
+    let body = supervise(site, restart, ctx, factory).instrument(span);
+    placement.spawn(meta, membership, body)
+}
+
+/// A blocking task run once on tokio's blocking pool.
+pub(crate) fn spawn_blocking_once<S, F, T>(site: S, placement: Placement<'_>, f: F) -> TaskHandle<T>
+where
+    S: AsSite,
+    F: FnOnce(TaskContext) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let meta = *site.site();
+    let span = telemetry::task_span(&meta);
+    let (ctx, membership) = placement.enter(&meta);
+    let id = membership.as_ref().map(Membership::id);
+    let lifecycle = telemetry::task_metrics_enabled().then(|| TaskLifecycle::start(&meta));
+    let join = spawn_blocking_prepared(move || {
+        let result = span.in_scope(|| catch(site.site(), || f(ctx)));
+        if let Some(membership) = &membership {
+            membership.finished(&result);
+        }
+        if let Some(lifecycle) = lifecycle {
+            lifecycle.finish(result.is_err());
+        }
+        result
+    });
+    if let (Some(group), Some(id)) = (placement.group, id) {
+        group.set_abort_handle(id, join.abort_handle());
+    }
+    TaskHandle::new(join, meta)
+}
+
+/// A supervised blocking task: each attempt runs `body(ctx)` on tokio's blocking pool.
+pub(crate) fn spawn_blocking_supervised<S, F, T>(
+    site: S,
+    restart: RestartPolicy,
+    placement: Placement<'_>,
+    body: F,
+) -> TaskHandle<T>
+where
+    S: AsSite + Copy,
+    F: FnMut(TaskContext) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let meta = *site.site();
+    let span = telemetry::task_span(&meta);
+    let (ctx, membership) = placement.enter(&meta);
+    let body = supervise_blocking(site, restart, ctx, body).instrument(span);
+    placement.spawn(meta, membership, body)
+}
