@@ -264,38 +264,51 @@ impl ArgList {
     fn is_positional(&self, input: ParseStream<'_>) -> bool {
         match self.kind {
             MacroKind::SafeGo => {
-                !self.keyed
-                    && self.positional < 2
-                    && (input.peek2(Token![,]) || is_last_token(input))
+                // A string followed by more arguments cannot be the future (it comes last).
+                let fork = input.fork();
+                let more_follow = fork.parse::<LitStr>().is_ok()
+                    && fork.parse::<Token![,]>().is_ok()
+                    && !fork.is_empty();
+                let ends_the_list = fork.is_empty();
+                more_follow || (ends_the_list && !self.keyed && self.positional < 2)
             }
             MacroKind::Recover | MacroKind::SafeTask => true,
         }
     }
 
     fn positional(&mut self, lit: LitStr) {
-        let slot = match self.positional {
-            0 => "component",
-            1 => "name",
-            _ => {
-                self.errors.push(syn::Error::new(
-                    lit.span(),
-                    "at most two positional strings (the component, then the name) are accepted; \
-                     write the others as `key = value`",
-                ));
-                return;
-            }
-        };
-        self.positional += 1;
-        if self.keyed {
+        if self.positional == 2 {
             self.errors.push(syn::Error::new(
                 lit.span(),
-                format!(
-                    "positional strings must come before any `key = value`; write `{slot} = {}`",
-                    lit.to_token_stream()
-                ),
+                "at most two positional strings (the component, then the name) are accepted; \
+                 write the others as `key = value`",
             ));
             return;
         }
+        self.positional += 1;
+        if self.keyed {
+            // Misplaced: say which key it would be, and count it as given.
+            let message = match ["component", "name"]
+                .into_iter()
+                .find(|k| !self.seen.contains(k))
+            {
+                Some(slot) => {
+                    self.seen.push(slot);
+                    format!(
+                        "positional strings must come before any `key = value`; write `{slot} = {}`",
+                        lit.to_token_stream()
+                    )
+                }
+                None => "unexpected string: `component` and `name` are already given".to_owned(),
+            };
+            self.errors.push(syn::Error::new(lit.span(), message));
+            return;
+        }
+        let slot = if self.positional == 1 {
+            "component"
+        } else {
+            "name"
+        };
         let value = self.check_string(slot, lit.clone());
         if self.check_repeat(slot, lit.span()) {
             match slot {
@@ -734,6 +747,18 @@ mod tests {
         // A third string is the future, not a third positional.
         let args = parse_ok(MacroKind::SafeGo, quote!("n", "email", "not a future"));
         assert!(matches!(args.future, Some(Expr::Lit(_))));
+        // A misplaced positional string is reported as such, not taken for the future.
+        let errors = parse_err(MacroKind::SafeGo, quote!(component = "n", "email", fut));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("positional strings must come before"),
+            "{errors:?}"
+        );
+        let errors = parse_err(MacroKind::SafeGo, quote!("n", "email", "x", fut));
+        assert!(
+            errors[0].starts_with("at most two positional strings"),
+            "{errors:?}"
+        );
         // Commas inside a turbofish belong to the future.
         let args = parse_ok(MacroKind::SafeGo, quote!("n", "email", run::<A, B>(x)));
         assert!(matches!(args.future, Some(Expr::Call(_))));
