@@ -2,9 +2,9 @@
 //! on loopback every second, and `panic_recovered_total` is read back through Prometheus's HTTP
 //! query API, labels and values.
 //!
-//! It needs a `prometheus` binary (on `PATH`, or at `$MRUNTIME_PROMETHEUS`), so it is `#[ignore]`d
-//! with that reason in a plain `cargo test` (listed as ignored, never as passed). `.ci/prometheus.sh`
-//! installs the package and runs it with `--ignored`; run that way, a missing binary fails it.
+//! It needs a `prometheus` binary (on `PATH`, or at `$MRUNTIME_PROMETHEUS`). Without one it prints
+//! why it did not run (`SKIPPED ...`) and returns; with `MRUNTIME_REQUIRE_PROMETHEUS=1` (set by
+//! `.ci/run` after `.ci/prometheus.sh` installed the package) a missing binary fails it.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
@@ -76,15 +76,20 @@ fn value_of<'a>(result: &'a [Value], labels: &[(&str, &str)]) -> Option<&'a str>
 }
 
 #[test]
-#[ignore = "needs a prometheus binary (Debian package `prometheus`): run .ci/prometheus.sh, or \
-            cargo test --test prometheus_scrape -- --ignored"]
 fn real_prometheus_scrapes_panic_recovered_total() {
-    let prometheus_bin = prometheus_binary().unwrap_or_else(|| {
-        panic!(
-            "no `prometheus` binary on PATH nor at $MRUNTIME_PROMETHEUS: install Debian's \
-             `prometheus` package (.ci/prometheus.sh does) to run this test"
-        )
-    });
+    let Some(prometheus_bin) = prometheus_binary() else {
+        let required = std::env::var_os("MRUNTIME_REQUIRE_PROMETHEUS").is_some_and(|v| v == "1");
+        assert!(
+            !required,
+            "MRUNTIME_REQUIRE_PROMETHEUS=1 but no `prometheus` binary on PATH nor at \
+             $MRUNTIME_PROMETHEUS"
+        );
+        eprintln!(
+            "SKIPPED real_prometheus_scrapes_panic_recovered_total: no `prometheus` binary on PATH \
+             nor at $MRUNTIME_PROMETHEUS (install Debian's `prometheus` package: .ci/prometheus.sh)"
+        );
+        return;
+    };
     let started = Instant::now();
 
     // The service, with two recovered panics: one in a #[recover] handler, one in the layer.

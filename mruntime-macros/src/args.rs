@@ -75,6 +75,12 @@ pub(crate) enum Policy {
     CrashProcess,
 }
 
+/// A policy as written: the value, and the path that named it.
+pub(crate) struct PolicyArg {
+    pub(crate) policy: Policy,
+    pub(crate) path: Path,
+}
+
 /// `on_panic = path::to_fn`.
 pub(crate) struct OnPanic {
     pub(crate) key: kw::on_panic,
@@ -86,7 +92,7 @@ pub(crate) struct OnPanic {
 pub(crate) struct Args {
     pub(crate) component: Option<LitStr>,
     pub(crate) name: Option<LitStr>,
-    pub(crate) policy: Option<Policy>,
+    pub(crate) policy: Option<PolicyArg>,
     pub(crate) on_panic: Option<OnPanic>,
     pub(crate) allow_raw_spawn: Option<kw::allow_raw_spawn>,
     /// `safe_go!` only: the future, its last argument.
@@ -96,7 +102,10 @@ pub(crate) struct Args {
 impl Args {
     /// The policy given, or the default `KeepRunning`.
     pub(crate) fn policy(&self) -> Policy {
-        self.policy.unwrap_or_default()
+        self.policy
+            .as_ref()
+            .map(|arg| arg.policy)
+            .unwrap_or_default()
     }
 }
 
@@ -255,38 +264,51 @@ impl ArgList {
     fn is_positional(&self, input: ParseStream<'_>) -> bool {
         match self.kind {
             MacroKind::SafeGo => {
-                !self.keyed
-                    && self.positional < 2
-                    && (input.peek2(Token![,]) || is_last_token(input))
+                // A string followed by more arguments cannot be the future (it comes last).
+                let fork = input.fork();
+                let more_follow = fork.parse::<LitStr>().is_ok()
+                    && fork.parse::<Token![,]>().is_ok()
+                    && !fork.is_empty();
+                let ends_the_list = fork.is_empty();
+                more_follow || (ends_the_list && !self.keyed && self.positional < 2)
             }
             MacroKind::Recover | MacroKind::SafeTask => true,
         }
     }
 
     fn positional(&mut self, lit: LitStr) {
-        let slot = match self.positional {
-            0 => "component",
-            1 => "name",
-            _ => {
-                self.errors.push(syn::Error::new(
-                    lit.span(),
-                    "at most two positional strings (the component, then the name) are accepted; \
-                     write the others as `key = value`",
-                ));
-                return;
-            }
-        };
-        self.positional += 1;
-        if self.keyed {
+        if self.positional == 2 {
             self.errors.push(syn::Error::new(
                 lit.span(),
-                format!(
-                    "positional strings must come before any `key = value`; write `{slot} = {}`",
-                    lit.to_token_stream()
-                ),
+                "at most two positional strings (the component, then the name) are accepted; \
+                 write the others as `key = value`",
             ));
             return;
         }
+        self.positional += 1;
+        if self.keyed {
+            // Misplaced: say which key it would be, and count it as given.
+            let message = match ["component", "name"]
+                .into_iter()
+                .find(|k| !self.seen.contains(k))
+            {
+                Some(slot) => {
+                    self.seen.push(slot);
+                    format!(
+                        "positional strings must come before any `key = value`; write `{slot} = {}`",
+                        lit.to_token_stream()
+                    )
+                }
+                None => "unexpected string: `component` and `name` are already given".to_owned(),
+            };
+            self.errors.push(syn::Error::new(lit.span(), message));
+            return;
+        }
+        let slot = if self.positional == 1 {
+            "component"
+        } else {
+            "name"
+        };
         let value = self.check_string(slot, lit.clone());
         if self.check_repeat(slot, lit.span()) {
             match slot {
@@ -304,14 +326,22 @@ impl ArgList {
         key_span: Span,
     ) -> Option<LitStr> {
         self.keyed = true;
-        let example = format!("{key} = \"payments\"");
+        let example = format!("{key} = \"{}\"", example_value(key));
         let lit = value_of(input, key, key_span, &example).and_then(|tokens| {
             let parser = |input: ParseStream<'_>| {
                 if !input.peek(LitStr) {
                     let rest: TokenStream = input.parse()?;
+                    let fix = match syn::parse2::<Path>(rest.clone()) {
+                        // `component = payments`: the user meant the word.
+                        Ok(path) => format!(
+                            "write `{key} = \"{}\"`",
+                            path.to_token_stream().to_string().replace(' ', "")
+                        ),
+                        Err(_) => format!("e.g. `{example}`"),
+                    };
                     return Err(syn::Error::new_spanned(
                         rest,
-                        format!("`{key}` must be a string literal, e.g. `{example}`"),
+                        format!("`{key}` must be a string literal: {fix}"),
                     ));
                 }
                 let lit: LitStr = input.parse()?;
@@ -330,7 +360,8 @@ impl ArgList {
             self.errors.push(syn::Error::new(
                 lit.span(),
                 format!(
-                    "`{key}` must not be empty: it labels every report and metric, e.g. `{key} = \"payments\"`"
+                    "`{key}` must not be empty: it labels every report and metric, e.g. `{key} = \"{}\"`",
+                    example_value(key)
                 ),
             ));
             return None;
@@ -422,11 +453,19 @@ impl ArgList {
             if self.args.future.is_none() {
                 self.errors.push(syn::Error::new(
                     Span::call_site(),
-                    "safe_go! needs a future as its last argument, e.g. `async move { .. }`: \
+                    "safe_go! needs a future as its last argument: \
                      `safe_go!(component = \"notification\", name = \"email-sender\", async move { .. })`",
                 ));
             }
         }
+    }
+}
+
+/// A plausible value of a string key, for messages.
+fn example_value(key: &str) -> &'static str {
+    match key {
+        "component" => "payments",
+        _ => "balance-sync",
     }
 }
 
@@ -457,7 +496,7 @@ fn value_of(
 }
 
 /// Parses the value of `policy`: `KeepRunning`, `CrashProcess` or a path ending in one.
-fn policy_value(tokens: TokenStream) -> syn::Result<Policy> {
+fn policy_value(tokens: TokenStream) -> syn::Result<PolicyArg> {
     let parser = |input: ParseStream<'_>| {
         if input.peek(LitStr) {
             let lit: LitStr = input.parse()?;
@@ -501,7 +540,7 @@ fn policy_value(tokens: TokenStream) -> syn::Result<Policy> {
                 ));
             }
         };
-        Ok(policy)
+        Ok(PolicyArg { policy, path })
     };
     parser.parse2(tokens)
 }
@@ -603,8 +642,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in rows.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        rows[0][j] = j;
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -656,7 +695,7 @@ mod tests {
         );
         assert_eq!(args.component.unwrap().value(), "onboarding");
         assert_eq!(args.name.unwrap().value(), "handler.create");
-        assert_eq!(args.policy.unwrap(), Policy::KeepRunning);
+        assert_eq!(args.policy.unwrap().policy, Policy::KeepRunning);
     }
 
     #[test]
@@ -671,7 +710,7 @@ mod tests {
         );
         assert_eq!(args.component.unwrap().value(), "onboarding");
         assert_eq!(args.name.unwrap().value(), "create");
-        assert_eq!(args.policy.unwrap(), Policy::CrashProcess);
+        assert_eq!(args.policy.unwrap().policy, Policy::CrashProcess);
     }
 
     #[test]
@@ -708,6 +747,18 @@ mod tests {
         // A third string is the future, not a third positional.
         let args = parse_ok(MacroKind::SafeGo, quote!("n", "email", "not a future"));
         assert!(matches!(args.future, Some(Expr::Lit(_))));
+        // A misplaced positional string is reported as such, not taken for the future.
+        let errors = parse_err(MacroKind::SafeGo, quote!(component = "n", "email", fut));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("positional strings must come before"),
+            "{errors:?}"
+        );
+        let errors = parse_err(MacroKind::SafeGo, quote!("n", "email", "x", fut));
+        assert!(
+            errors[0].starts_with("at most two positional strings"),
+            "{errors:?}"
+        );
         // Commas inside a turbofish belong to the future.
         let args = parse_ok(MacroKind::SafeGo, quote!("n", "email", run::<A, B>(x)));
         assert!(matches!(args.future, Some(Expr::Call(_))));
@@ -751,7 +802,10 @@ mod tests {
             ),
         );
         assert_eq!(errors.len(), 4, "{errors:?}");
-        assert!(errors[0].contains("`component` must be a string literal"));
+        assert_eq!(
+            errors[0],
+            "`component` must be a string literal: write `component = \"payments\"`"
+        );
         assert_eq!(errors[1], "`name` is given twice; remove one");
         assert!(errors[2].contains("unknown policy `Crash` (did you mean `CrashProcess`?)"));
         assert!(errors[3].starts_with("unknown key `colour` for #[recover]"));

@@ -8,7 +8,7 @@ use syn::Expr;
 use crate::args::MacroKind;
 use crate::expand;
 use crate::item;
-use crate::validate::Ret;
+use crate::validate;
 
 /// The item unchanged, then the errors (`#[recover]`: the signature does not change, so callers
 /// type-check exactly as they will once the errors are fixed).
@@ -25,11 +25,7 @@ pub(crate) fn safe_task(item: TokenStream, error: syn::Error) -> TokenStream {
     let Ok(func) = item::parse(MacroKind::SafeTask, item.clone()) else {
         return unchanged(item, error);
     };
-    let ret = match &func.sig.output {
-        syn::ReturnType::Type(_, ty) if matches!(**ty, syn::Type::Never(_)) => Ret::Never,
-        syn::ReturnType::Type(_, ty) => Ret::Type(ty.clone()),
-        syn::ReturnType::Default => Ret::Unit,
-    };
+    let ret = validate::ret_of(&func.sig.output);
     let (sig, rebind) = expand::task_signature(&func.sig, &ret);
     let body = expand::typed_body(&ret, rebind, &func.block);
     let unchecked = match func.sig.asyncness {

@@ -20,6 +20,10 @@ pub(crate) struct Site {
     pub(crate) component: String,
     pub(crate) name: String,
     pub(crate) policy: Policy,
+    /// The policy as the user wrote it, when it is a path the user may have imported
+    /// (`PanicPolicy::CrashProcess`): the expansion type-checks it, which also keeps the
+    /// user's `use` from being reported unused.
+    pub(crate) policy_path: Option<syn::Path>,
 }
 
 /// What the function returns, as the expansion needs it.
@@ -54,7 +58,7 @@ pub(crate) enum RecoverBody {
         /// Index of the statement in the body.
         stmt: usize,
         /// The future's `Output = T`, when the signature names it (for error spans).
-        output: Option<Type>,
+        output: Option<Box<Type>>,
     },
 }
 
@@ -91,10 +95,23 @@ pub(crate) fn recover(args: Args, mut errors: Errors, item: TokenStream) -> syn:
         check_not_const(kind, &func, &mut errors);
         panicguard::check(&func, args.allow_raw_spawn.is_some(), &mut errors);
         let ret = ret_of(&func.sig.output);
-        if policy == Policy::KeepRunning && args.on_panic.is_none() {
-            check_keep_running_ret(&func.sig.output, &mut errors);
-        }
         let body = recover_body(&func);
+        if policy == Policy::KeepRunning && args.on_panic.is_none() {
+            // What the guard yields: the function's return type, or its future's output.
+            match &body {
+                RecoverBody::Sync | RecoverBody::Async => {
+                    if let ReturnType::Type(_, ty) = &func.sig.output {
+                        check_keep_running_ret(ty, &mut errors);
+                    }
+                }
+                RecoverBody::ReturnsAsyncBlock {
+                    output: Some(ty), ..
+                } => {
+                    check_keep_running_ret(ty, &mut errors);
+                }
+                RecoverBody::ReturnsAsyncBlock { output: None, .. } => {}
+            }
+        }
         if let Some(site) = site(&args, Some(&func.sig.ident)) {
             model = Some(Recover {
                 site,
@@ -157,14 +174,21 @@ fn site(args: &Args, fn_name: Option<&Ident>) -> Option<Site> {
         (None, Some(ident)) => ident.unraw().to_string(),
         (None, None) => return None,
     };
+    let policy_path = args
+        .policy
+        .as_ref()
+        .map(|arg| arg.path.clone())
+        .filter(|path| path.segments.len() > 1);
     Some(Site {
         component,
         name,
         policy: args.policy(),
+        policy_path,
     })
 }
 
-fn ret_of(output: &ReturnType) -> Ret {
+/// The return type as the expansion needs it.
+pub(crate) fn ret_of(output: &ReturnType) -> Ret {
     match output {
         ReturnType::Default => Ret::Unit,
         ReturnType::Type(_, ty) => match strip_parens(ty) {
@@ -198,10 +222,7 @@ fn check_not_const(kind: MacroKind, func: &GuardedFn, errors: &mut Errors) {
 /// Under KeepRunning without `on_panic` the function must have a value to return after a
 /// panic. Most return types are checked by the compiler through `FromPanic`; the two that
 /// can never work get a precise message here.
-fn check_keep_running_ret(output: &ReturnType, errors: &mut Errors) {
-    let ReturnType::Type(_, ty) = output else {
-        return;
-    };
+fn check_keep_running_ret(ty: &Type, errors: &mut Errors) {
     let what = match strip_parens(ty) {
         Type::Never(_) => "a `-> !` function has no value to return",
         Type::ImplTrait(_) => "a bare `impl Trait` has no value of its hidden type to return",
@@ -240,7 +261,7 @@ fn recover_body(func: &GuardedFn) -> RecoverBody {
     }
     RecoverBody::ReturnsAsyncBlock {
         stmt,
-        output: future_output(&func.sig.output),
+        output: future_output(&func.sig.output).map(Box::new),
     }
 }
 
@@ -292,6 +313,12 @@ fn check_static_args(func: &GuardedFn, errors: &mut Errors) {
             FnArg::Receiver(receiver) => check_receiver(receiver, errors),
             FnArg::Typed(arg) => {
                 if let Some(borrow) = find_borrow(&arg.ty) {
+                    // A reference is pointed at itself; a lifetime, through its whole type.
+                    let borrow = if borrow.to_string().starts_with('\'') {
+                        arg.ty.to_token_stream()
+                    } else {
+                        borrow
+                    };
                     let name = match &*arg.pat {
                         Pat::Ident(pat) => format!("argument `{}`", pat.ident),
                         _ => "this argument".to_owned(),
@@ -382,7 +409,7 @@ fn find_borrow(ty: &Type) -> Option<TokenStream> {
         fn visit_lifetime(&mut self, lifetime: &'ast Lifetime) {
             if self.found.is_none()
                 && lifetime.ident != "static"
-                && !self.bound.iter().any(|bound| *bound == lifetime.ident)
+                && !self.bound.contains(&lifetime.ident)
             {
                 self.found = Some(lifetime.to_token_stream());
             }
@@ -422,4 +449,59 @@ fn find_borrow(ty: &Type) -> Option<TokenStream> {
             tokens
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn borrow(ty: &str) -> Option<String> {
+        let ty: Type = syn::parse_str(ty).unwrap();
+        find_borrow(&ty).map(|tokens| tokens.to_string().replace(' ', ""))
+    }
+
+    #[test]
+    fn borrowed_types() {
+        assert_eq!(borrow("&str").as_deref(), Some("&str"));
+        assert_eq!(borrow("&mut Vec<u8>").as_deref(), Some("&mutVec<u8>"));
+        assert_eq!(borrow("&'a str").as_deref(), Some("&'astr"));
+        assert_eq!(borrow("Vec<&str>").as_deref(), Some("&str"));
+        assert_eq!(borrow("Cow<'a, str>").as_deref(), Some("'a"));
+        assert_eq!(borrow("Formatter<'_>").as_deref(), Some("'_"));
+        assert_eq!(borrow("Box<dyn Error + 'a>").as_deref(), Some("'a"));
+        assert_eq!(
+            borrow("impl Future<Output = ()> + 'a").as_deref(),
+            Some("'a")
+        );
+        assert_eq!(borrow("(u32, &'static str, &u8)").as_deref(), Some("&u8"));
+    }
+
+    #[test]
+    fn owned_and_static_types() {
+        for ty in [
+            "String",
+            "Arc<Mutex<Vec<u8>>>",
+            "&'static str",
+            "&'static mut [u8]",
+            "Cow<'static, str>",
+            "fn(&str) -> &str",
+            "Box<dyn Fn(&str) -> usize + Send + 'static>",
+            "impl for<'a> Fn(&'a str) + Send + 'static",
+            "Box<dyn for<'a> Handler<'a>>",
+            "T",
+        ] {
+            assert_eq!(borrow(ty), None, "{ty}");
+        }
+    }
+
+    #[test]
+    fn async_blocks_that_hold_the_body() {
+        let expr = |text: &str| syn::parse_str::<Expr>(text).unwrap();
+        assert!(returned_async_block(&expr("Box::pin(async move { 1 })")).is_some());
+        assert!(returned_async_block(&expr("::std::boxed::Box::pin(async { 1 })")).is_some());
+        assert!(returned_async_block(&expr("async move { 1 }")).is_some());
+        assert!(returned_async_block(&expr("Box::pin(fut)")).is_none());
+        assert!(returned_async_block(&expr("Arc::pin(async {})")).is_none());
+        assert!(returned_async_block(&expr("Box::new(async {})")).is_none());
+    }
 }

@@ -14,7 +14,8 @@ pub(crate) use safe_go::safe_go;
 pub(crate) use safe_task::{safe_task, task_signature};
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{ToTokens, quote};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{Block, GenericArgument, PathArguments, Type};
 
 use crate::args::Policy;
@@ -24,6 +25,10 @@ use crate::validate::{Ret, Site};
 const SITE: &str = "__MRUNTIME_SITE";
 
 /// `static __MRUNTIME_SITE: Site = Site::new("component", "name", PanicPolicy::KeepRunning);`
+///
+/// The policy is always written by its canonical path. A path the user wrote
+/// (`policy = PanicPolicy::CrashProcess`) is type-checked next to it, so that a path naming
+/// something else is an error at the user's tokens and the user's import of it is used.
 fn site_static(site: &Site) -> TokenStream {
     let static_name = Ident::new(SITE, Span::call_site());
     let component = proc_macro2::Literal::string(&site.component);
@@ -32,12 +37,17 @@ fn site_static(site: &Site) -> TokenStream {
         Policy::KeepRunning => quote!(KeepRunning),
         Policy::CrashProcess => quote!(CrashProcess),
     };
+    let policy_check = site
+        .policy_path
+        .as_ref()
+        .map(|path| quote!(const _: ::mruntime::__private::PanicPolicy = #path;));
     quote! {
         static #static_name: ::mruntime::__private::Site = ::mruntime::__private::Site::new(
             #component,
             #name,
             ::mruntime::__private::PanicPolicy::#policy,
         );
+        #policy_check
     }
 }
 
@@ -66,31 +76,33 @@ fn output_type(ret: &Ret) -> TokenStream {
 ///
 /// ```text
 /// {
-///     prelude
+///     PRELUDE
 ///     if let Some(__mruntime_ret) = None::<RET> { return __mruntime_ret; }
-///     let __mruntime_ret: RET = BODY;
-///     __mruntime_ret
+///     BODY
 /// }
 /// ```
 ///
-/// The unreachable `return` fixes the closure's return type before the body is checked, so an
-/// early `return` or `?` in the body coerces and infers as in the user's function; the typed
-/// `let` puts a mismatch on the user's tail expression ("expected due to this" pointing at the
-/// return type). `impl Trait` cannot be written in either place and is replaced by `_`.
+/// The unreachable `return` (the "return edge") fixes the closure's return type to the
+/// function's before the body is checked, so an early `return` or `?` in the body coerces and
+/// infers as in the user's function, and a mismatched tail is reported at the user's tail
+/// expression. `impl Trait` cannot be written there and is replaced by `_`. The body stays the
+/// tail (not a `let` initializer), so a body that diverges is not a diverging sub-expression.
 pub(crate) fn typed_body(ret: &Ret, prelude: TokenStream, block: &Block) -> TokenStream {
-    let ty = match ret {
-        Ret::Type(ty) => erase_impl_trait(ty),
-        other => output_type(other),
+    let (ty, span) = match ret {
+        Ret::Type(ty) => (erase_impl_trait(ty), ty.span()),
+        other => (output_type(other), block.brace_token.span.open()),
     };
     let value = local("__mruntime_ret");
+    // Spanned at the return type: "return type inferred to be `T` here" points at it.
+    let returned = Ident::new("__mruntime_ret", Span::mixed_site().located_at(span));
+    let return_edge = quote_spanned!(span=> return #returned;);
     quote! {
         {
             #prelude
             if let ::core::option::Option::Some(#value) = ::core::option::Option::None::<#ty> {
-                return #value;
+                #return_edge
             }
-            let #value: #ty = #block;
-            #value
+            #block
         }
     }
 }

@@ -1,9 +1,9 @@
 //! `#[recover]`: the function keeps its signature; its body runs guarded.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Expr, Stmt};
+use syn::{Expr, Stmt, Type};
 
 use super::{local, site_ref, site_static, typed_body};
 use crate::args::Policy;
@@ -37,13 +37,13 @@ pub(crate) fn recover(model: &Recover) -> TokenStream {
         RecoverBody::Sync => {
             let body = typed_body(&model.ret, TokenStream::new(), block);
             let guarded = quote!(::mruntime::__private::guard_sync(#site_ref, move || #body));
-            outcome(model, guarded, ret_span(model))
+            outcome(model, guarded, Some(&model.ret), ret_span(model))
         }
         RecoverBody::Async => {
             let body = typed_body(&model.ret, TokenStream::new(), block);
             let guarded =
                 quote!(::mruntime::__private::guard_async(#site_ref, async move #body).await);
-            outcome(model, guarded, ret_span(model))
+            outcome(model, guarded, Some(&model.ret), ret_span(model))
         }
         RecoverBody::ReturnsAsyncBlock { stmt, output } => {
             let stmts = block
@@ -53,7 +53,7 @@ pub(crate) fn recover(model: &Recover) -> TokenStream {
                 .map(|(index, statement)| match statement {
                     Stmt::Expr(expr, None) if index == *stmt => {
                         let span = output.as_ref().map_or_else(|| expr.span(), Spanned::span);
-                        guard_returned_future(model, expr, span)
+                        guard_returned_future(model, expr, output.as_deref(), span)
                     }
                     other => other.to_token_stream(),
                 });
@@ -80,7 +80,12 @@ fn ret_span(model: &Recover) -> Span {
 
 /// `Box::pin(async move { BODY })` -> `Box::pin(async move { match guard_async(..,
 /// async move { BODY }).await { .. } })`.
-fn guard_returned_future(model: &Recover, expr: &Expr, span: Span) -> TokenStream {
+fn guard_returned_future(
+    model: &Recover,
+    expr: &Expr,
+    output: Option<&Type>,
+    span: Span,
+) -> TokenStream {
     let Some(future) = returned_async_block(expr) else {
         return expr.to_token_stream();
     };
@@ -93,7 +98,8 @@ fn guard_returned_future(model: &Recover, expr: &Expr, span: Span) -> TokenStrea
     );
     let guarded =
         quote!(::mruntime::__private::guard_async(#site_ref, #async_token #capture #block).await);
-    let outcome = outcome(model, guarded, span);
+    let output = output.map(|ty| Ret::Type(Box::new(ty.clone())));
+    let outcome = outcome(model, guarded, output.as_ref(), span);
     let guarded_future = quote!(#(#attrs)* #async_token #capture { #outcome });
     match expr {
         Expr::Call(call) => {
@@ -104,11 +110,17 @@ fn guard_returned_future(model: &Recover, expr: &Expr, span: Span) -> TokenStrea
     }
 }
 
-/// `match GUARDED { Ok(value) => value, Err(panicked) => .. }`.
-fn outcome(model: &Recover, guarded: TokenStream, ret_span: Span) -> TokenStream {
+/// `match GUARDED { Ok(value) => value, Err(panicked) => .. }`, where the guarded body yields
+/// `yields` (unknown for a returned future whose `Output` the signature does not name).
+fn outcome(
+    model: &Recover,
+    guarded: TokenStream,
+    yields: Option<&Ret>,
+    ret_span: Span,
+) -> TokenStream {
     let value = local("__mruntime_value");
     let panicked = local("__mruntime_panicked");
-    let never = matches!(model.ret, Ret::Never);
+    let never = matches!(yields, Some(Ret::Never));
     let on_ok = if never {
         quote!(match #value {})
     } else {
@@ -120,7 +132,24 @@ fn outcome(model: &Recover, guarded: TokenStream, ret_span: Span) -> TokenStream
         },
         (Policy::CrashProcess, _) => quote!(::mruntime::__private::crashed(#panicked)),
         (Policy::KeepRunning, Some(handler)) => {
-            quote_spanned!(handler.span()=> (#handler)(#panicked))
+            // Bound first, so a closure is not "called where it is declared"; the result is
+            // typed like the body, so a handler returning the wrong type is a mismatch at the
+            // handler, "expected due to" the function's return type.
+            let on_panic = local("__mruntime_on_panic");
+            let callee = Ident::new(
+                "__mruntime_on_panic",
+                Span::mixed_site().located_at(handler.span()),
+            );
+            let call = quote_spanned!(handler.span()=> #callee(#panicked));
+            let ty = match yields {
+                Some(Ret::Type(ty)) => Some(super::erase_impl_trait(ty)),
+                Some(Ret::Unit) => Some(quote!(())),
+                Some(Ret::Never) | None => None,
+            };
+            match ty {
+                Some(ty) => quote!({ let #on_panic = #handler; let #value: #ty = #call; #value }),
+                None => quote!({ let #on_panic = #handler; #call }),
+            }
         }
         (Policy::KeepRunning, None) => {
             quote_spanned!(ret_span=> ::mruntime::__private::from_panic(#panicked))

@@ -1,7 +1,7 @@
 //! `#[safe_task]`: calling the function spawns its body as a guarded task and returns the
 //! task's `TaskHandle`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::punctuated::Punctuated;
 use syn::{FnArg, Pat, PatIdent, PatType, ReturnType, Signature};
@@ -104,21 +104,33 @@ fn move_into_task(index: usize, arg: &PatType, rebind: &mut TokenStream) -> PatT
             ident,
             ..
         }) => {
-            rebind.extend(quote!(#(#cfg)* let #mutability #ident = #ident;));
+            // The parameter keeps its name (for docs) with the macro's hygiene; the body sees
+            // the user's binding, which lives as long as the task even if the body never reads
+            // it (a `_permit`), as in an `async fn`.
+            let param = Ident::new(
+                &ident.to_string(),
+                Span::mixed_site().located_at(ident.span()),
+            );
+            rebind.extend(quote! {
+                #(#cfg)*
+                #[allow(clippy::no_effect_underscore_binding)]
+                let #mutability #ident = #param;
+            });
             arg.pat = Box::new(Pat::Ident(PatIdent {
                 attrs: Vec::new(),
                 by_ref: None,
                 mutability: None,
-                ident: ident.clone(),
+                ident: param,
                 subpat: None,
             }));
         }
         pat => {
             let name = format_ident!("__mruntime_arg{}", index, span = Span::mixed_site());
-            rebind.extend(quote! {
-                #(#cfg)* let #name = #name;
-                #(#cfg)* let #pat = #name;
-            });
+            rebind.extend(quote!(#(#cfg)* let #name = #name;));
+            // `_` binds nothing: the value stays in `#name` until the task ends.
+            if !matches!(pat, Pat::Wild(_)) {
+                rebind.extend(quote!(#(#cfg)* let #pat = #name;));
+            }
             arg.pat = Box::new(Pat::Ident(PatIdent {
                 attrs: Vec::new(),
                 by_ref: None,

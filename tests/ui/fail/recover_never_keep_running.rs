@@ -1,0 +1,10 @@
+use mruntime::recover;
+
+#[recover(component = "server")]
+fn serve() -> ! {
+    loop {}
+}
+
+fn main() {
+    serve();
+}

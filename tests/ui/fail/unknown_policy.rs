@@ -1,0 +1,10 @@
+use mruntime::recover;
+
+#[recover(component = "onboarding", policy = Restart)]
+fn create_account() -> Option<u32> {
+    Some(1)
+}
+
+fn main() {
+    let _ = create_account();
+}
