@@ -146,12 +146,20 @@ fn main() {
     }
     if selected("task_bytes") {
         static SITE: Site = Site::new("bench", "spawn_join", PanicPolicy::KeepRunning);
-        let bare = std::mem::size_of_val(&trivial_task(0));
         // What `safe_go!` passes: a pointer to its `static` site.
         let site: &'static Site = &SITE;
-        let ours = mruntime::__private::spawned_future_size(site, trivial_task(0));
+        let bare = std::mem::size_of_val(&trivial_task(0));
+        let (ours, ours_traced) = mruntime::__private::spawned_future_sizes(site, trivial_task(0));
         println!("ratio task_bytes {}", ours - bare);
         println!("  bare {bare} bytes/task  ours {ours} bytes/task");
+        let bare_traced = std::mem::size_of_val(&tracing::Instrument::instrument(
+            trivial_task(0),
+            tracing::Span::none(),
+        ));
+        println!(
+            "  with a subscriber recording spans: bare (instrumented) {bare_traced} bytes/task  \
+             ours {ours_traced} bytes/task"
+        );
     }
     // Last: it installs a process-wide subscriber that the cases above must not see.
     if selected("spawn_join_traced") {

@@ -20,7 +20,7 @@ pub fn guard_sync<T>(site: &'static Site, f: impl FnOnce() -> T) -> Result<T, Pa
 /// `#[recover]` on an async fn (and async-trait bodies): the body as a guarded future.
 #[inline]
 pub fn guard_async<F: Future>(site: &'static Site, future: F) -> GuardedFuture<F, &'static Site> {
-    let span = crate::telemetry::carried_guard_span(site);
+    let span = crate::telemetry::guard_span(site);
     GuardedFuture::new(future, site, span)
 }
 
@@ -34,14 +34,19 @@ where
     crate::task::spawn_site(site, future)
 }
 
-/// Benchmarks (`task_bytes`): the size of the future that [`spawn`] hands to tokio for `future`,
-/// built by the same code as a real spawn (without spawning it).
-pub fn spawned_future_size<F>(site: &'static Site, future: F) -> usize
+/// Benchmarks (`task_bytes`): the sizes of the futures that [`spawn`] hands to tokio for
+/// `future`, without a subscriber recording the task's span (built by the same code as a real
+/// spawn) and with one.
+pub fn spawned_future_sizes<F>(site: &'static Site, future: F) -> (usize, usize)
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    std::mem::size_of_val(&crate::task::guarded_task(site, future))
+    let traced = std::mem::size_of::<crate::guard::TaskFuture<F, &'static Site, tracing::Span>>();
+    (
+        std::mem::size_of_val(&crate::task::untraced_task(site, future)),
+        traced,
+    )
 }
 
 /// `#[safe_task]` on a sync fn.

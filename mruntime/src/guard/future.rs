@@ -9,7 +9,6 @@ use tracing::Span;
 use crate::guard::catch;
 use crate::panic::Panicked;
 use crate::site::{AsSite, Site};
-use crate::telemetry::CarriedSpan;
 
 pin_project_lite::pin_project! {
     /// A future that catches panics raised while it is polled.
@@ -21,18 +20,13 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         site: S,
-        // Boxed, and only when a subscriber records the span: a `Span` is 40 bytes, and every
-        // byte a guarded future adds is carried by its task's cell (tokio rounds cells up to
-        // 128-byte multiples) or its parent future. So with no subscriber interested the
-        // future grows by two words (site and this), and a recorded span costs one small
-        // allocation next to the subscriber's own.
-        span: CarriedSpan,
+        span: Span,
     }
 }
 
 impl<F, S: AsSite> GuardedFuture<F, S> {
     #[inline]
-    pub(crate) fn new(inner: F, site: S, span: CarriedSpan) -> Self {
+    pub(crate) fn new(inner: F, site: S, span: Span) -> Self {
         GuardedFuture { inner, site, span }
     }
 
@@ -48,12 +42,75 @@ impl<F: Future, S: AsSite> Future for GuardedFuture<F, S> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _entered = this.span.as_deref().map(Span::enter);
-        let inner = this.inner;
-        match catch(this.site.site(), || inner.poll(cx)) {
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(panicked) => Poll::Ready(Err(panicked)),
-        }
+        poll_guarded(this.inner, this.site.site(), Some(this.span), cx)
+    }
+}
+
+/// One poll of `inner` inside `span` (when there is one) and a guard for `site`.
+#[inline]
+fn poll_guarded<F: Future>(
+    inner: Pin<&mut F>,
+    site: &Site,
+    span: Option<&Span>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<F::Output, Panicked>> {
+    let _entered = span.map(Span::enter);
+    match catch(site, || inner.poll(cx)) {
+        Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(panicked) => Poll::Ready(Err(panicked)),
+    }
+}
+
+/// Where a [`TaskFuture`] keeps its span: `Span` for a task a subscriber records, `()` for one
+/// none does.
+pub(crate) trait SpanSlot: Send + Sync + Unpin + 'static {
+    fn span(&self) -> Option<&Span>;
+}
+
+impl SpanSlot for Span {
+    #[inline]
+    fn span(&self) -> Option<&Span> {
+        Some(self)
+    }
+}
+
+impl SpanSlot for () {
+    #[inline]
+    fn span(&self) -> Option<&Span> {
+        None
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// What a plain spawn hands to tokio: the task's future, guarded as by [`GuardedFuture`].
+    ///
+    /// A task's span is known at the spawn, so the spawn picks the type: with a subscriber
+    /// recording the span it is carried inline (`P = Span`: no allocation), without one the task
+    /// carries nothing for it (`P = ()`). Both give the same `JoinHandle`. Every byte counts
+    /// here: tokio rounds a task's cell up to a multiple of 128 bytes, and a trivial task has 16
+    /// bytes of slack, which the site's pointer fits in and a 40-byte `Span` does not.
+    pub(crate) struct TaskFuture<F, S, P> {
+        #[pin]
+        inner: F,
+        site: S,
+        span: P,
+    }
+}
+
+impl<F, S, P> TaskFuture<F, S, P> {
+    #[inline]
+    pub(crate) fn new(inner: F, site: S, span: P) -> Self {
+        TaskFuture { inner, site, span }
+    }
+}
+
+impl<F: Future, S: AsSite, P: SpanSlot> Future for TaskFuture<F, S, P> {
+    type Output = Result<F::Output, Panicked>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        poll_guarded(this.inner, this.site.site(), this.span.span(), cx)
     }
 }

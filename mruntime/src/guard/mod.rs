@@ -9,6 +9,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 pub use from_panic::FromPanic;
 pub use future::GuardedFuture;
+pub(crate) use future::TaskFuture;
 
 use crate::PanicPolicy;
 use crate::panic::{Panicked, enter_guard, exit_guard, take_captured};
@@ -157,6 +158,6 @@ pub fn guard_future<F: Future>(
     future: F,
 ) -> GuardedFuture<F, Site> {
     let site = Site::new(component, name, policy);
-    let span = telemetry::carried_guard_span(&site);
+    let span = telemetry::guard_span(&site);
     GuardedFuture::new(future, site, span)
 }

@@ -74,7 +74,7 @@ where
     Fut::Output: Send + 'static,
 {
     let meta = *site.site();
-    let span = telemetry::carried_task_span(&meta);
+    let span = telemetry::task_span(&meta);
     let (ctx, membership) = placement.enter(&meta);
     let body = GuardedFuture::new(async move { f(ctx).await }, site, span);
     placement.spawn(meta, membership, body)

@@ -18,5 +18,5 @@ pub(crate) use launch::{
     Placement, spawn_blocking_once, spawn_blocking_supervised, spawn_once, spawn_supervised,
 };
 pub use report::{PanicSummary, ShutdownReport};
-pub(crate) use spawn::{guarded_task, spawn_blocking_site, spawn_site, spawn_thread};
 pub use spawn::{spawn, spawn_blocking};
+pub(crate) use spawn::{spawn_blocking_site, spawn_site, spawn_thread, untraced_task};

@@ -6,7 +6,8 @@ use std::future::Future;
 use tokio::task::JoinHandle;
 
 use crate::PanicPolicy;
-use crate::guard::{GuardedFuture, catch};
+use crate::guard::{TaskFuture, catch};
+use crate::panic::Panicked;
 use crate::site::{AsSite, Site};
 use crate::task::TaskHandle;
 use crate::telemetry;
@@ -20,24 +21,35 @@ where
     S: AsSite,
 {
     let meta = *site.site();
-    let guarded = guarded_task(site, future);
-    let join = if telemetry::task_metrics_enabled() {
-        tokio::task::spawn(with_lifecycle(
-            telemetry::TaskLifecycle::start(&meta),
-            guarded,
-        ))
+    let span = telemetry::task_span(&meta);
+    let join = if span.is_disabled() {
+        spawn_guarded(untraced_task(site, future), &meta)
     } else {
-        tokio::task::spawn(guarded)
+        spawn_guarded(TaskFuture::new(future, site, span), &meta)
     };
     TaskHandle::new(join, meta)
 }
 
-/// The future a plain spawn hands to tokio: `future` guarded under `site`, in the task's span
-/// (created now, so that its parent is the spawner's span).
+/// The future of a task no subscriber records: it carries the site and no span.
 #[inline]
-pub(crate) fn guarded_task<F: Future, S: AsSite>(site: S, future: F) -> GuardedFuture<F, S> {
-    let span = telemetry::carried_task_span(site.site());
-    GuardedFuture::new(future, site, span)
+pub(crate) fn untraced_task<F, S>(site: S, future: F) -> TaskFuture<F, S, ()> {
+    TaskFuture::new(future, site, ())
+}
+
+/// Spawns a guarded task's future, inside the opt-in lifecycle metrics when they are on.
+fn spawn_guarded<T, G>(guarded: G, meta: &Site) -> JoinHandle<Result<T, Panicked>>
+where
+    T: Send + 'static,
+    G: Future<Output = Result<T, Panicked>> + Send + 'static,
+{
+    if telemetry::task_metrics_enabled() {
+        tokio::task::spawn(with_lifecycle(
+            telemetry::TaskLifecycle::start(meta),
+            guarded,
+        ))
+    } else {
+        tokio::task::spawn(guarded)
+    }
 }
 
 /// The opt-in lifecycle metrics around a task: a separate future type, so that plain spawns pay

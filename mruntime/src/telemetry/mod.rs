@@ -20,9 +20,7 @@ pub use metrics::{enable_task_metrics, init_panic_metrics};
 pub use redact::set_production_mode;
 pub use reporter::{ErrorReporter, clear_error_reporter, set_error_reporter};
 pub(crate) use restart::{gave_up, restarted};
-pub(crate) use span::{
-    CarriedSpan, attempt_span, carried_guard_span, carried_task_span, guard_span, task_span,
-};
+pub(crate) use span::{attempt_span, guard_span, task_span};
 
 use crate::panic::{Panicked, Silenced};
 use view::SinkView;

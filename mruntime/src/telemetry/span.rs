@@ -42,35 +42,6 @@ pub(crate) fn task_span(site: &Site) -> Span {
     }
 }
 
-/// A span carried by a future ([`GuardedFuture`](crate::GuardedFuture)): boxed, and `None` when
-/// no subscriber records it.
-pub(crate) type CarriedSpan = Option<Box<Span>>;
-
-/// [`guard_span`] for a future to carry.
-#[inline(always)]
-pub(crate) fn carried_guard_span(site: &Site) -> CarriedSpan {
-    if tracing::level_enabled!(Level::INFO) {
-        carry(new_guard_span(site))
-    } else {
-        None
-    }
-}
-
-/// [`task_span`] for a task's future to carry.
-#[inline(always)]
-pub(crate) fn carried_task_span(site: &Site) -> CarriedSpan {
-    if tracing::level_enabled!(Level::INFO) {
-        carry(new_task_span(site))
-    } else {
-        None
-    }
-}
-
-#[inline(never)]
-fn carry(span: Span) -> CarriedSpan {
-    (!span.is_disabled()).then(|| Box::new(span))
-}
-
 #[inline(never)]
 fn new_task_span(site: &Site) -> Span {
     tracing::info_span!(
