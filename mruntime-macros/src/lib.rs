@@ -15,6 +15,7 @@ mod expand;
 mod fallback;
 mod item;
 mod panicguard;
+mod restart;
 mod validate;
 
 use args::MacroKind;
@@ -200,10 +201,10 @@ pub fn safe_task(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn safe_go(input: TokenStream) -> TokenStream {
     let (args, errors) = args::parse(MacroKind::SafeGo, input.into());
-    let future = args.future.clone();
+    let (future, restart) = (args.future.clone(), args.restart.is_some());
     match validate::safe_go(args, errors) {
         Ok(model) => expand::safe_go(&model),
-        Err(error) => fallback::safe_go(future, error),
+        Err(error) => fallback::safe_go(future, restart, error),
     }
     .into()
 }
