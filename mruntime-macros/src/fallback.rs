@@ -56,6 +56,15 @@ pub(crate) fn safe_go(future: Option<Expr>, restart: bool, error: syn::Error) ->
         );
     };
     match future {
+        // `|| async { .. }` (the error says it needs `|ctx|`): its future, run once.
+        Some(Expr::Closure(closure)) if closure.inputs.is_empty() => quote! {
+            {
+                #errors
+                #site
+                ::mruntime::__private::spawn(&__MRUNTIME_SITE, (#closure)())
+            }
+        },
+        Some(Expr::Closure(closure)) if closure.inputs.len() > 1 => quote!({ #errors }),
         Some(Expr::Closure(closure)) if restart => quote! {
             {
                 #errors

@@ -148,7 +148,7 @@ impl Settings<'_> {
             let key = input.call(Ident::parse_any)?;
             let _value = crate::args::collect_to_comma(input);
             let written = key.unraw().to_string();
-            let hint = match did_you_mean(&written, SETTINGS) {
+            let hint = match setting_meant(&written) {
                 Some(suggestion) => format!(" (did you mean `{suggestion}`?)"),
                 None => String::new(),
             };
@@ -204,6 +204,30 @@ impl Settings<'_> {
         }
         self.seen.push(key);
         true
+    }
+}
+
+/// The setting a misspelt or differently named one most likely means (`max_restarts`, `window`,
+/// `delay`).
+fn setting_meant(written: &str) -> Option<&'static str> {
+    let folded = written.to_lowercase();
+    if ["restart", "retr", "intensity", "limit", "count", "attempt"]
+        .iter()
+        .any(|word| folded.contains(word))
+    {
+        Some("max")
+    } else if ["window", "period", "interval", "reset"]
+        .iter()
+        .any(|word| folded.contains(word))
+    {
+        Some("within")
+    } else if ["delay", "backof", "sleep", "wait"]
+        .iter()
+        .any(|word| folded.contains(word))
+    {
+        Some("backoff")
+    } else {
+        did_you_mean(written, SETTINGS)
     }
 }
 
@@ -558,6 +582,17 @@ mod tests {
             "{errors:?}"
         );
         assert_eq!(errors.len(), 5);
+    }
+
+    #[test]
+    fn settings_named_otherwise() {
+        assert_eq!(setting_meant("max_restarts"), Some("max"));
+        assert_eq!(setting_meant("retries"), Some("max"));
+        assert_eq!(setting_meant("window"), Some("within"));
+        assert_eq!(setting_meant("delay"), Some("backoff"));
+        assert_eq!(setting_meant("backof"), Some("backoff"));
+        assert_eq!(setting_meant("witin"), Some("within"));
+        assert_eq!(setting_meant("colour"), None);
     }
 
     #[test]

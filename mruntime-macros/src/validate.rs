@@ -408,9 +408,9 @@ fn context_arg(func: &GuardedFn, errors: &mut Errors) -> Option<usize> {
             Some((_, first)) => errors.push(syn::Error::new_spanned(
                 arg,
                 format!(
-                    "#[safe_task] takes at most one `TaskContext` argument, and {first} already \
-                     is it: the task's context is derived from it (cancelling it cancels the \
-                     task); remove this one, or pass a `CancellationToken` for another signal"
+                    "#[safe_task] takes at most one `TaskContext` argument ({first} is the \
+                     parent the task's own context is derived from); remove this one, or take a \
+                     `CancellationToken` for a second signal"
                 ),
             )),
         }

@@ -93,21 +93,26 @@ fn restart_ref(_restart: &Restart) -> TokenStream {
 /// `LazyLock<TaskGroup>` static; any other type is a mismatch at `EXPR`. Owning the handle
 /// ends the borrow of whatever `EXPR` reads (`self.workers`) before the task's body moves it.
 fn group_value(prelude: TokenStream, expr: &Expr) -> TokenStream {
-    owned_handle(prelude, expr, "__mruntime_group", quote!(TaskGroup))
+    owned_handle(prelude, expr, "__mruntime_group", "TaskGroup")
 }
 
 /// `context = EXPR` (`safe_go!`): the parent `TaskContext`, owned, as for [`group_value`].
 fn context_value(expr: &Expr) -> TokenStream {
-    owned_handle(TokenStream::new(), expr, "__mruntime_parent", quote!(TaskContext))
+    owned_handle(TokenStream::new(), expr, "__mruntime_parent", "TaskContext")
 }
 
-fn owned_handle(prelude: TokenStream, expr: &Expr, name: &str, ty: TokenStream) -> TokenStream {
+fn owned_handle(prelude: TokenStream, expr: &Expr, name: &str, ty: &str) -> TokenStream {
     let borrowed = local(name);
-    let reference = quote_spanned!(expr.span()=> &(#expr));
+    // Spanned at the expression: a mismatch points there, "expected `&TaskGroup`".
+    let span = expr.span();
+    let ty = Ident::new(ty, span);
+    let check = quote_spanned! {span=>
+        let #borrowed: &::mruntime::__private::#ty = &(#expr);
+    };
     quote! {
         {
             #prelude
-            let #borrowed: &::mruntime::__private::#ty = #reference;
+            #check
             <::mruntime::__private::#ty as ::core::clone::Clone>::clone(#borrowed)
         }
     }

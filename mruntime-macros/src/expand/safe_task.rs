@@ -96,21 +96,26 @@ fn context_task(model: &SafeTask) -> TokenStream {
     let args = TaskArgs::new(sig, model.ctx);
     let derived = local("__mruntime_ctx");
 
-    let (clones, block) = match &model.restart {
+    let (take_self, clones, block) = match &model.restart {
         Some(_) => {
             let mut clones: TokenStream = args.params.iter().map(Param::clone_for_attempt).collect();
-            let block = match &args.receiver {
+            match &args.receiver {
                 Some(receiver) => {
                     clones.extend(receiver.clone_for_attempt());
-                    rename_self(block)
+                    (receiver.take(), clones, rename_self(block))
                 }
-                None => block.clone(),
-            };
-            (clones, block)
+                None => (TokenStream::new(), clones, block.clone()),
+            }
         }
-        None => (TokenStream::new(), block.clone()),
+        None => (TokenStream::new(), TokenStream::new(), block.clone()),
     };
-    let mut rebind: TokenStream = args.params.iter().map(Param::rebind).collect();
+    // An argument the group expression reads is used, even if the body does not read it.
+    let in_group = model.group.as_ref().map(idents_in).unwrap_or_default();
+    let mut rebind: TokenStream = args
+        .params
+        .iter()
+        .map(|param| param.rebind(param.named_in(&in_group)))
+        .collect();
     if let Some(ctx) = &args.ctx {
         rebind.extend(ctx.bind_derived(&derived));
     }
@@ -190,6 +195,7 @@ fn context_task(model: &SafeTask) -> TokenStream {
             #site
             #restart
             #group_let
+            #take_self
             #spawn
         }
     }
@@ -202,7 +208,7 @@ pub(crate) fn task_signature(sig: &Signature, ret: &Ret) -> (Signature, TokenStr
     let args = TaskArgs::new(sig, None);
     let mut sig = args.sig;
     set_task_output(&mut sig, ret);
-    let rebind = args.params.iter().map(Param::rebind).collect();
+    let rebind = args.params.iter().map(|param| param.rebind(false)).collect();
     (sig, rebind)
 }
 
@@ -255,9 +261,14 @@ impl TaskArgs {
                 }
                 FnArg::Receiver(arg) => {
                     if !matches!(arg.kind, ReceiverKind::Reference(..)) {
+                        let ty = match &arg.kind {
+                            ReceiverKind::Typed(_, ty) => super::erase_impl_trait(ty),
+                            _ => quote_spanned!(arg.self_token.span=> Self),
+                        };
                         receiver = Some(ValueReceiver {
                             self_token: arg.self_token,
                             mutability: arg.mutability,
+                            ty,
                         });
                     }
                     FnArg::Receiver(arg.clone())
@@ -355,12 +366,15 @@ impl Param {
         (param, renamed)
     }
 
-    /// Moves the parameter into the task and binds the user's pattern to it.
-    fn rebind(&self) -> TokenStream {
+    /// Moves the parameter into the task and binds the user's pattern to it; `used` when the
+    /// `group = ..` expression reads it (no "unused variable" then).
+    fn rebind(&self, used: bool) -> TokenStream {
         let (cfg, name) = (&self.cfg, &self.name);
+        let allow_unused = used.then(|| quote!(#[allow(unused_variables)]));
         match &self.binding {
             Binding::Ident(mutability, ident) => quote! {
                 #(#cfg)*
+                #allow_unused
                 #[allow(clippy::no_effect_underscore_binding)]
                 let #mutability #ident = #name;
             },
@@ -369,6 +383,14 @@ impl Param {
                 #(#cfg)* let #pat = #name;
             },
             Binding::Wild => quote!(#(#cfg)* let #name = #name;),
+        }
+    }
+
+    /// Whether the argument is a simple name found in `idents`.
+    fn named_in(&self, idents: &[String]) -> bool {
+        match &self.binding {
+            Binding::Ident(_, ident) => idents.iter().any(|name| ident == name),
+            Binding::Pattern(_) | Binding::Wild => false,
         }
     }
 
@@ -388,11 +410,10 @@ impl Param {
         }
     }
 
-    /// Under `restart(..)`, at the start of each attempt: `let name = clone_arg(&name);`, spanned
-    /// at the user's argument so that "must be `Clone`" points there.
+    /// Under `restart(..)`, at the start of each attempt: `let name = clone_arg::<T>(&name);`.
     fn clone_for_attempt(&self) -> TokenStream {
         let (cfg, name) = (&self.cfg, &self.name);
-        let clone = quote_spanned!(self.span=> ::mruntime::__private::clone_arg(&#name));
+        let clone = clone_arg(self.span, name, super::erase_impl_trait(&self.ty));
         quote!(#(#cfg)* let #name = #clone;)
     }
 
@@ -411,21 +432,63 @@ impl Param {
     }
 }
 
+/// Every identifier in an expression's tokens (macro arguments included).
+fn idents_in(expr: &syn::Expr) -> Vec<String> {
+    fn walk(tokens: TokenStream, idents: &mut Vec<String>) {
+        for tree in tokens {
+            match tree {
+                TokenTree::Ident(ident) => idents.push(ident.to_string()),
+                TokenTree::Group(group) => walk(group.stream(), idents),
+                TokenTree::Punct(_) | TokenTree::Literal(_) => {}
+            }
+        }
+    }
+    let mut idents = Vec::new();
+    walk(quote!(#expr), &mut idents);
+    idents
+}
+
 /// `self`, `mut self`, `self: Arc<Self>`: a receiver the task owns.
 struct ValueReceiver {
     self_token: Token![self],
     mutability: Option<Token![mut]>,
+    /// `Self`, or the type written (`Arc<Self>`).
+    ty: TokenStream,
 }
 
 impl ValueReceiver {
-    /// `let __mruntime_self = clone_arg(&self);`, spanned at `self`.
+    /// Before the spawn: `let __mruntime_self_param = self;` (so that the clones below name a
+    /// local, not the signature's `self`).
+    fn take(&self) -> TokenStream {
+        let param = self.param();
+        let self_token = &self.self_token;
+        quote!(let #param = #self_token;)
+    }
+
+    /// At the start of each attempt: `let __mruntime_self = clone_arg::<Self>(&__mruntime_self_param);`.
     fn clone_for_attempt(&self) -> TokenStream {
         let this = self_clone(self.self_token.span);
         let mutability = &self.mutability;
-        let self_token = &self.self_token;
-        let clone = quote_spanned!(self.self_token.span=> ::mruntime::__private::clone_arg(&#self_token));
+        let clone = clone_arg(self.self_token.span, &self.param(), self.ty.clone());
         quote!(let #mutability #this = #clone;)
     }
+
+    fn param(&self) -> Ident {
+        Ident::new(
+            "__mruntime_self_param",
+            Span::mixed_site().located_at(self.self_token.span),
+        )
+    }
+}
+
+/// `::mruntime::__private::clone_arg::<TY>(&VALUE)`, every token at `span` (the user's argument)
+/// with the macro's hygiene, so that "`TY` must be `Clone` to restart the task" points at the
+/// argument. The type is explicit (`_` for an `impl Trait`) so that no "consider borrowing"
+/// suggestion is made: a reference would be `Clone`, but not `'static`.
+fn clone_arg(span: Span, value: &Ident, ty: TokenStream) -> TokenStream {
+    let span = Span::mixed_site().located_at(span);
+    let value = Ident::new(&value.to_string(), span);
+    quote_spanned!(span=> ::mruntime::__private::clone_arg::<#ty>(&#value))
 }
 
 /// The local holding an attempt's clone of `self`.
