@@ -71,6 +71,9 @@ impl Clone for Tracked {
     }
 }
 
+/// What each attempt received: (attempt, items).
+type Seen = Arc<Mutex<Vec<(u32, Vec<u32>)>>>;
+
 #[safe_task(
     component = "delivery",
     name = "processor",
@@ -79,10 +82,12 @@ impl Clone for Tracked {
 async fn processor(
     ctx: TaskContext,
     mut batch: Tracked,
-    seen: Arc<Mutex<Vec<(u32, Vec<u32>)>>>,
+    seen: Seen,
 ) -> (u32, &'static str, &'static str) {
     // What this attempt received, before it changes its copy.
-    seen.lock().unwrap().push((ctx.attempt(), batch.items.clone()));
+    seen.lock()
+        .unwrap()
+        .push((ctx.attempt(), batch.items.clone()));
     batch.items.push(ctx.attempt());
     tokio::task::yield_now().await;
     if ctx.attempt() < 3 {
@@ -158,7 +163,10 @@ fn a_task_past_its_max_restarts_gives_up_with_the_last_panic() {
     };
     assert_eq!(last.attempt(), 3, "max = 2: two restarts, three runs");
     assert_eq!(last.message(), "attempt 3 failed");
-    assert_eq!((last.component(), last.name()), ("transaction", "always_fails"));
+    assert_eq!(
+        (last.component(), last.name()),
+        ("transaction", "always_fails")
+    );
     assert_eq!(runs.load(Ordering::SeqCst), 3);
 
     let gave_up = capture.events_named("task.gave_up");
@@ -237,7 +245,10 @@ async fn the_body_receives_a_context_derived_from_the_argument() {
     assert_eq!((component, name, attempt), ("cache", "refresher", 1));
     assert_eq!(outcome, "stopped");
     // The parent is a root context: it keeps its own identity.
-    assert_eq!((parent.component(), parent.name(), parent.attempt()), ("", "", 0));
+    assert_eq!(
+        (parent.component(), parent.name(), parent.attempt()),
+        ("", "", 0)
+    );
 }
 
 #[safe_task(component = "cache", name = "self-stopper")]
@@ -403,7 +414,12 @@ async fn safe_go_future_in_a_group_is_named_and_aborted_when_it_ignores_the_shut
             }
         }
     );
-    let done = safe_go!(component = "legacy", name = "once", group = &workers, async { 5 });
+    let done = safe_go!(
+        component = "legacy",
+        name = "once",
+        group = &workers,
+        async { 5 }
+    );
     assert_eq!(done.await.unwrap(), 5);
     settle().await;
     assert_eq!(names(&workers.active()), ["legacy/poller"]);

@@ -1068,6 +1068,106 @@ mod tests {
     }
 
     #[test]
+    fn restart_group_and_context() {
+        let args = parse_ok(
+            MacroKind::SafeTask,
+            quote!(
+                component = "delivery",
+                group = self.workers,
+                restart(max = 3, within = "1m"),
+            ),
+        );
+        let restart = args.restart.unwrap();
+        assert_eq!((restart.max, restart.within_ms), (3, 60_000));
+        assert!(matches!(args.group, Some(Expr::Field(_))));
+
+        let args = parse_ok(
+            MacroKind::SafeGo,
+            quote!(
+                "n",
+                "email",
+                restart,
+                group = get::<A, B>(),
+                context = &parent,
+                |ctx| async move {}
+            ),
+        );
+        assert!(args.restart.is_some());
+        assert!(matches!(args.group, Some(Expr::Call(_))));
+        assert!(matches!(args.context, Some(Expr::Reference(_))));
+        assert!(matches!(args.future, Some(Expr::Closure(_))));
+    }
+
+    #[test]
+    fn safe_go_tells_the_restart_key_from_a_future() {
+        let key = |tokens: TokenStream| parse_ok(MacroKind::SafeGo, tokens).restart.is_some();
+        assert!(key(quote!("n", "e", restart(max = 1), f)));
+        assert!(key(quote!("n", "e", restart(), f)));
+        assert!(key(quote!("n", "e", restart, f)));
+        // A call to a function named `restart`, last: the future.
+        assert!(!key(quote!("n", "e", restart(queue))));
+        assert!(!key(quote!("n", "e", restart(queue).boxed())));
+        let args = parse_ok(MacroKind::SafeGo, quote!("n", "e", restart(queue),));
+        assert!(matches!(args.future, Some(Expr::Call(_))));
+        // Settings last, and no future: the key, and the future is missing.
+        let errors = parse_err(MacroKind::SafeGo, quote!("n", "e", restart(max = 1)));
+        assert!(
+            errors[0].starts_with("safe_go! needs a future"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn restart_group_and_context_errors() {
+        let errors = parse_err(
+            MacroKind::SafeTask,
+            quote!(
+                component = "d",
+                group = a,
+                group = b,
+                group = "workers",
+                context = parent,
+                restart(max = 1),
+                restart
+            ),
+        );
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert_eq!(errors[0], "`group` is given twice; remove one");
+        // The third `group`: its value is wrong, and it is a repeat.
+        assert!(
+            errors[1]
+                .starts_with("`group` is an expression that gives a `TaskGroup`, not a string"),
+            "{errors:?}"
+        );
+        assert_eq!(errors[2], "`group` is given twice; remove one");
+        assert!(
+            errors[3].starts_with("#[safe_task] has no `context` key"),
+            "{errors:?}"
+        );
+        assert_eq!(errors[4], "`restart` is given twice; remove one");
+
+        let errors = parse_err(
+            MacroKind::Recover,
+            quote!(component = "d", restart(max = 1), group = g),
+        );
+        assert!(
+            errors[0].starts_with("#[recover] has no `restart`"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].starts_with("#[recover] has no `group`"),
+            "{errors:?}"
+        );
+        let errors = parse_err(MacroKind::SafeTask, quote!(component = "d", group));
+        assert!(errors[0].starts_with("`group` needs a value"), "{errors:?}");
+        let errors = parse_err(MacroKind::SafeTask, quote!(component = "d", group = ));
+        assert!(
+            errors[0].starts_with("`group` needs a value after `=`"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
     fn typo_suggestions() {
         assert_eq!(did_you_mean("nmae", &["component", "name"]), Some("name"));
         assert_eq!(

@@ -139,8 +139,7 @@ impl Settings<'_> {
             let key: kw::backoff = input.parse()?;
             let value = self.value(input, "backoff", key.span, "backoff = \"100ms..10s\"")?;
             let backoff = value.and_then(|tokens| self.errors.ok(backoff_value(tokens)));
-            if let (true, Some((first, second))) = (self.first_time("backoff", key.span), backoff)
-            {
+            if let (true, Some((first, second))) = (self.first_time("backoff", key.span), backoff) {
                 self.restart.first_ms = first;
                 self.restart.second_ms = second;
             }
@@ -243,7 +242,10 @@ fn max_value(tokens: TokenStream) -> syn::Result<u32> {
                 Lit::Int(int) => max_int(int),
                 Lit::Str(s) if s.value().trim().parse::<u32>().is_ok() => Err(syn::Error::new(
                     s.span(),
-                    format!("`max` is a number, not a string: write `max = {}`", s.value().trim()),
+                    format!(
+                        "`max` is a number, not a string: write `max = {}`",
+                        s.value().trim()
+                    ),
                 )),
                 _ => Err(syn::Error::new_spanned(&expr, message)),
             },
@@ -408,7 +410,10 @@ fn fraction(text: &str, whole: &str, rest: &str) -> String {
         (scaled % scale == 0).then(|| scaled / scale)
     });
     match exact {
-        Some(ms) => format!("\"{text}\" has a fraction: write \"{}\"", in_largest_unit(ms)),
+        Some(ms) => format!(
+            "\"{text}\" has a fraction: write \"{}\"",
+            in_largest_unit(ms)
+        ),
         None => format!("\"{text}\" has a fraction, and the resolution is 1ms"),
     }
 }
@@ -513,7 +518,10 @@ mod tests {
         assert_eq!(error("30"), "\"30\" has no unit: write \"30s\" or \"30ms\"");
         assert_eq!(error("30sec"), "\"30sec\": write \"30s\"");
         assert_eq!(error("5MIN"), "\"5MIN\": write \"5m\"");
-        assert_eq!(error("2d"), "\"2d\": days are not a unit here, write \"48h\"");
+        assert_eq!(
+            error("2d"),
+            "\"2d\": days are not a unit here, write \"48h\""
+        );
         assert_eq!(
             error("10us"),
             "\"10us\": the resolution is 1ms, the smallest unit `ms`"
@@ -524,11 +532,17 @@ mod tests {
         assert_eq!(error(""), "the duration is empty");
         assert_eq!(
             error("18446744073709551615s"),
-            format!("\"18446744073709551615s\" is too long (at most {} ms)", u64::MAX)
+            format!(
+                "\"18446744073709551615s\" is too long (at most {} ms)",
+                u64::MAX
+            )
         );
         assert_eq!(
             error("99999999999999999999ms"),
-            format!("\"99999999999999999999ms\" is too long (at most {} ms)", u64::MAX)
+            format!(
+                "\"99999999999999999999ms\" is too long (at most {} ms)",
+                u64::MAX
+            )
         );
     }
 
@@ -567,7 +581,9 @@ mod tests {
             [
                 "`max` is a number, not a string: write `max = 5`",
                 "`max` is given twice in `restart(..)`; remove one",
-                &format!("`within` is a string literal: write `within = \"60s\"` (or \"60ms\"); {ACCEPTED}"),
+                &format!(
+                    "`within` is a string literal: write `within = \"60s\"` (or \"60ms\"); {ACCEPTED}"
+                ),
             ]
         );
         assert_eq!(
@@ -603,9 +619,7 @@ mod tests {
             "`within` must be at least 1ms: it is the window in which restarts are counted, and \
              how long a run must last to reset the backoff, e.g. `within = \"60s\"`"
         );
-        assert!(
-            first_error(quote!(restart(max = -1))).starts_with("`max` cannot be negative"),
-        );
+        assert!(first_error(quote!(restart(max = -1))).starts_with("`max` cannot be negative"),);
         assert!(first_error(quote!(restart(max = 5i64))).starts_with("`max` is a `u32`"));
         assert!(first_error(quote!(restart(max = 99999999999))).starts_with("`max` is a `u32`"));
         assert!(first_error(quote!(restart(max))).starts_with("`max` needs a value"));
@@ -623,7 +637,8 @@ mod tests {
                 .starts_with("invalid `backoff`: its second bound: \"5 s\" contains spaces"),
         );
         assert!(
-            first_error(quote!(restart = "5")).starts_with("`restart` takes its settings in parentheses")
+            first_error(quote!(restart = "5"))
+                .starts_with("`restart` takes its settings in parentheses")
         );
         assert!(first_error(quote!(restart(within = "60s" max = 1))).starts_with("expected `,`"));
     }

@@ -421,11 +421,11 @@ fn context_arg(func: &GuardedFn, errors: &mut Errors) -> Option<usize> {
 /// `TaskContext`, `mruntime::TaskContext`: a path whose last segment is `TaskContext`.
 fn is_task_context(ty: &Type) -> bool {
     match strip_parens(ty) {
-        Type::Path(path) if path.qself.is_none() => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|segment| segment.ident == "TaskContext" && segment.arguments.is_none()),
+        Type::Path(path) if path.qself.is_none() => {
+            path.path.segments.last().is_some_and(|segment| {
+                segment.ident == "TaskContext" && segment.arguments.is_none()
+            })
+        }
         _ => false,
     }
 }

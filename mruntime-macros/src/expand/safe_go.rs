@@ -4,7 +4,9 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::{context_value, group_value, local, restart_ref, restart_static, site_ref, site_static};
+use super::{
+    context_value, group_value, local, restart_ref, restart_static, site_ref, site_static,
+};
 use crate::validate::{GoTask, SafeGo};
 
 /// A future without `restart`, `group` or `context` (zero added cost):

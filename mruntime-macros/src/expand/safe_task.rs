@@ -98,7 +98,8 @@ fn context_task(model: &SafeTask) -> TokenStream {
 
     let (take_self, clones, block) = match &model.restart {
         Some(_) => {
-            let mut clones: TokenStream = args.params.iter().map(Param::clone_for_attempt).collect();
+            let mut clones: TokenStream =
+                args.params.iter().map(Param::clone_for_attempt).collect();
             match &args.receiver {
                 Some(receiver) => {
                     clones.extend(receiver.clone_for_attempt());
@@ -140,10 +141,7 @@ fn context_task(model: &SafeTask) -> TokenStream {
                 quote!(::core::option::Option::Some(&#group)),
             )
         }
-        None => (
-            TokenStream::new(),
-            quote!(::core::option::Option::None),
-        ),
+        None => (TokenStream::new(), quote!(::core::option::Option::None)),
     };
 
     let spawn = match (&sig.asyncness, &model.restart) {
@@ -208,7 +206,11 @@ pub(crate) fn task_signature(sig: &Signature, ret: &Ret) -> (Signature, TokenStr
     let args = TaskArgs::new(sig, None);
     let mut sig = args.sig;
     set_task_output(&mut sig, ret);
-    let rebind = args.params.iter().map(|param| param.rebind(false)).collect();
+    let rebind = args
+        .params
+        .iter()
+        .map(|param| param.rebind(false))
+        .collect();
     (sig, rebind)
 }
 
@@ -528,10 +530,8 @@ fn rename_self_tokens(tokens: TokenStream) -> TokenStream {
                 TokenTree::Ident(self_clone(ident.span()))
             }
             TokenTree::Group(group) => {
-                let mut new = proc_macro2::Group::new(
-                    group.delimiter(),
-                    rename_self_tokens(group.stream()),
-                );
+                let mut new =
+                    proc_macro2::Group::new(group.delimiter(), rename_self_tokens(group.stream()));
                 new.set_span(group.span());
                 TokenTree::Group(new)
             }
