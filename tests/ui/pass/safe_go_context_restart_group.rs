@@ -76,7 +76,12 @@ async fn main() {
     assert_eq!(handle.await.unwrap(), 2);
 
     // A future in a group.
-    let handle = safe_go!(component = "batch", name = "item", group = workers.clone(), async { 7 });
+    let handle = safe_go!(
+        component = "batch",
+        name = "item",
+        group = workers.clone(),
+        async { 7 }
+    );
     assert_eq!(handle.await.unwrap(), 7);
 
     let service = Arc::new(Service {

@@ -72,12 +72,21 @@ async fn main() {
     assert_eq!(without_context(1).await.unwrap(), 2);
 
     let workers = Arc::new(TaskGroup::new());
-    assert_eq!(from_argument(workers.clone(), TaskContext::new()).await.unwrap(), 1);
+    assert_eq!(
+        from_argument(workers.clone(), TaskContext::new())
+            .await
+            .unwrap(),
+        1
+    );
 
     let config = Arc::new(Config {
         workers: TaskGroup::new(),
     });
-    assert!(!blocking(config.clone(), config.workers.context()).await.unwrap());
+    assert!(
+        !blocking(config.clone(), config.workers.context())
+            .await
+            .unwrap()
+    );
 
     let service = Arc::new(Service {
         workers: TaskGroup::new(),

@@ -44,7 +44,10 @@ where
     value.to_string()
 }
 
-#[safe_task(component = "reports", restart(max = 1, within = "5m", backoff = "10ms..20ms"))]
+#[safe_task(
+    component = "reports",
+    restart(max = 1, within = "5m", backoff = "10ms..20ms")
+)]
 fn render(ctx: TaskContext, rows: Vec<u32>) -> usize {
     if ctx.attempt() == 1 {
         return 0; // `return` leaves the attempt, which succeeded
@@ -104,7 +107,9 @@ async fn main() {
     assert_eq!(with_defaults(Arc::new(AtomicU32::new(0))).await.unwrap(), 2);
     empty_settings(TaskContext::new()).await.unwrap();
     assert_eq!(
-        without_context((1, "ab".into()), Arc::new(()), vec![]).await.unwrap(),
+        without_context((1, "ab".into()), Arc::new(()), vec![])
+            .await
+            .unwrap(),
         3
     );
     assert_eq!(generic(5, TaskContext::new()).await.unwrap(), "5");
@@ -117,10 +122,7 @@ async fn main() {
         name: "s".into(),
         runs: AtomicU32::new(0),
     });
-    assert_eq!(
-        shared.clone().run(TaskContext::new()).await.unwrap(),
-        "s 2"
-    );
+    assert_eq!(shared.clone().run(TaskContext::new()).await.unwrap(), "s 2");
     assert_eq!(shared.clone().run_blocking().await.unwrap(), 1);
     assert_eq!(Arc::strong_count(&shared), 1);
 
