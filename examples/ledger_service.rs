@@ -41,7 +41,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use mruntime::tower::RecoverLayer;
-use mruntime::{Panicked, RestartPolicy, TaskContext, TaskGroup, recover};
+use mruntime::{Panicked, TaskContext, TaskGroup, recover, safe_task};
 use opentelemetry::metrics::Counter;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -275,10 +275,6 @@ fn router(state: AppState) -> Router {
 
 // ---- the worker ----
 
-/// `balance-sync` is restarted after a panic, at most 5 times within a minute, 100 ms to 10 s
-/// apart; past that it gives up (and `KeepRunning` lets the service go on without it).
-const SYNC_RESTART: RestartPolicy = RestartPolicy::from_millis(5, 60_000, 100, 10_000);
-
 /// What `balance-sync` works with; cloned into every attempt.
 #[derive(Clone)]
 struct SyncJob {
@@ -289,8 +285,16 @@ struct SyncJob {
 }
 
 /// Reconciles every balance against the journal, every `interval`, until its context is
-/// cancelled. One attempt of the supervised task: a panic ends it, the supervisor starts another.
-async fn balance_sync(ctx: TaskContext, job: SyncJob) {
+/// cancelled. Calling it spawns it into `workers`; after a panic it is restarted, at most 5 times
+/// within a minute, 100 ms to 10 s apart, with a fresh clone of `job`; past that it gives up (and
+/// `KeepRunning` lets the service go on without it).
+#[safe_task(
+    component = "transaction",
+    name = "balance-sync",
+    group = workers,
+    restart(max = 5, within = "60s", backoff = "100ms..10s")
+)]
+async fn balance_sync(ctx: TaskContext, workers: TaskGroup, job: SyncJob) {
     tracing::info!(attempt = ctx.attempt(), "balance-sync started");
     let mut ticks = tokio::time::interval(job.interval);
     loop {
@@ -428,10 +432,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build(),
         fault: state.worker_fault.clone(),
     };
-    let _balance_sync = workers
-        .task("transaction", "balance-sync")
-        .restart(SYNC_RESTART)
-        .spawn(move |ctx| balance_sync(ctx, job.clone()));
+    let _balance_sync = balance_sync(workers.context(), workers.clone(), job);
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("listening on http://{}", listener.local_addr()?);

@@ -11,6 +11,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Expr, Ident, Lit, LitStr, Path, Token};
 
 use crate::errors::Errors;
+use crate::restart::{self, Restart};
 
 /// The keywords of the argument lists.
 pub(crate) mod kw {
@@ -19,6 +20,9 @@ pub(crate) mod kw {
     syn::custom_keyword!(policy);
     syn::custom_keyword!(on_panic);
     syn::custom_keyword!(allow_raw_spawn);
+    syn::custom_keyword!(restart);
+    syn::custom_keyword!(group);
+    syn::custom_keyword!(context);
 }
 
 /// Which macro the arguments belong to: decides the valid keys and the wording of errors.
@@ -42,8 +46,15 @@ impl MacroKind {
     fn keys(self) -> &'static [&'static str] {
         match self {
             MacroKind::Recover => &["component", "name", "policy", "on_panic", "allow_raw_spawn"],
-            MacroKind::SafeTask => &["component", "name", "policy", "allow_raw_spawn"],
-            MacroKind::SafeGo => &["component", "name", "policy"],
+            MacroKind::SafeTask => &[
+                "component",
+                "name",
+                "policy",
+                "restart",
+                "group",
+                "allow_raw_spawn",
+            ],
+            MacroKind::SafeGo => &["component", "name", "policy", "restart", "group", "context"],
         }
     }
 
@@ -95,7 +106,13 @@ pub(crate) struct Args {
     pub(crate) policy: Option<PolicyArg>,
     pub(crate) on_panic: Option<OnPanic>,
     pub(crate) allow_raw_spawn: Option<kw::allow_raw_spawn>,
-    /// `safe_go!` only: the future, its last argument.
+    /// `restart(..)`: `#[safe_task]` and `safe_go!`.
+    pub(crate) restart: Option<Restart>,
+    /// `group = expr`: `#[safe_task]` and `safe_go!`.
+    pub(crate) group: Option<Expr>,
+    /// `context = expr`: `safe_go!` only (a `#[safe_task]` takes it as an argument).
+    pub(crate) context: Option<Expr>,
+    /// `safe_go!` only: the future (or the closure), its last argument.
     pub(crate) future: Option<Expr>,
 }
 
@@ -197,7 +214,8 @@ impl ArgList {
             input.peek(Ident::peek_any) && input.peek2(Token![=]) && !input.peek2(Token![==]);
         let is_flag =
             input.peek(Ident::peek_any) && (input.peek2(Token![,]) || is_last_token(input));
-        if self.kind == MacroKind::SafeGo && !is_key {
+        let is_call = input.peek(Ident::peek_any) && input.peek2(syn::token::Paren);
+        if self.kind == MacroKind::SafeGo && !is_key && !is_restart_key(input) {
             self.args.future = Some(input.parse()?);
             return Ok(Element::Future);
         }
@@ -248,7 +266,26 @@ impl ArgList {
             if self.check_repeat("allow_raw_spawn", key.span) {
                 self.args.allow_raw_spawn = Some(key);
             }
-        } else if is_key || is_flag {
+        } else if self.kind.allows("restart") && lookahead.peek(kw::restart) {
+            let key: kw::restart = input.parse()?;
+            self.keyed = true;
+            let value = restart::parse(input, key.span, &mut self.errors);
+            if self.check_repeat("restart", key.span) {
+                self.args.restart = Some(value);
+            }
+        } else if self.kind.allows("group") && lookahead.peek(kw::group) {
+            let key = input.call(Ident::parse_any)?;
+            let value = self.expr_value(input, &key, "group = workers");
+            if self.check_repeat("group", key.span()) {
+                self.args.group = value;
+            }
+        } else if self.kind.allows("context") && lookahead.peek(kw::context) {
+            let key = input.call(Ident::parse_any)?;
+            let value = self.expr_value(input, &key, "context = parent_ctx");
+            if self.check_repeat("context", key.span()) {
+                self.args.context = value;
+            }
+        } else if is_key || is_flag || is_call {
             let key = input.call(Ident::parse_any)?;
             let _value = collect_to_comma(input);
             let error = self.unknown_key(&key, is_key);
@@ -314,6 +351,61 @@ impl ArgList {
             match slot {
                 "component" => self.args.component = value,
                 _ => self.args.name = value,
+            }
+        }
+    }
+
+    /// Reads a `key = expr` value (any expression, up to the next top-level comma).
+    fn expr_value(&mut self, input: ParseStream<'_>, key: &Ident, example: &str) -> Option<Expr> {
+        self.keyed = true;
+        let key_name = key.unraw().to_string();
+        let Ok(eq) = input.parse::<Token![=]>() else {
+            let _ = collect_to_comma(input);
+            self.errors.push(syn::Error::new(
+                key.span(),
+                format!("`{key_name}` needs a value, e.g. `{example}`"),
+            ));
+            return None;
+        };
+        if input.is_empty() || input.peek(Token![,]) {
+            self.errors.push(syn::Error::new(
+                eq.span,
+                format!("`{key_name}` needs a value after `=`, e.g. `{example}`"),
+            ));
+            return None;
+        }
+        if input.peek(LitStr) {
+            let lit: LitStr = input.parse().ok()?;
+            let what = if key_name == "group" {
+                "a `TaskGroup`"
+            } else {
+                "the parent `TaskContext`"
+            };
+            self.errors.push(syn::Error::new(
+                lit.span(),
+                format!(
+                    "`{key_name}` is an expression that gives {what}, not a string: write \
+                     `{key_name} = {}`",
+                    lit.value()
+                ),
+            ));
+            let _ = collect_to_comma(input);
+            return None;
+        }
+        match input.parse::<Expr>() {
+            Ok(expr) if input.is_empty() || input.peek(Token![,]) => Some(expr),
+            Ok(_) => {
+                self.errors
+                    .push(input.error("expected `,` after the value"));
+                self.malformed = true;
+                let _ = collect_to_comma(input);
+                None
+            }
+            Err(error) => {
+                self.errors.push(error);
+                self.malformed = true;
+                let _ = collect_to_comma(input);
+                None
             }
         }
     }
@@ -386,7 +478,20 @@ impl ArgList {
         let kind = self.kind;
         let written = key.unraw().to_string();
         let valid = kind.valid_keys();
-        let message = if written == "on_panic" {
+        let message = if kind == MacroKind::Recover
+            && matches!(written.as_str(), "restart" | "group" | "context")
+        {
+            format!(
+                "#[recover] has no `{written}`: it guards one call, in the caller's task; \
+                 `{written}` is for tasks (`#[safe_task]`, `safe_go!`); valid keys: {valid}"
+            )
+        } else if kind == MacroKind::SafeTask && written == "context" {
+            format!(
+                "#[safe_task] has no `context` key: take the parent context as an argument, \
+                 `ctx: mruntime::TaskContext`, and the body receives the task's own context under \
+                 that name; valid keys: {valid}"
+            )
+        } else if written == "on_panic" {
             format!(
                 "{} has no `on_panic`: a task's panic reaches whoever awaits its TaskHandle as \
                  `Err(TaskError::Panicked(..))`; valid keys: {valid}",
@@ -587,11 +692,44 @@ fn on_panic_value(tokens: TokenStream) -> syn::Result<Expr> {
 }
 
 /// Errors with "expected `,`" if tokens are left after a value.
-fn expect_end(input: ParseStream<'_>) -> syn::Result<()> {
+pub(crate) fn expect_end(input: ParseStream<'_>) -> syn::Result<()> {
     if input.is_empty() {
         Ok(())
     } else {
         Err(input.error("expected `,` after the value"))
+    }
+}
+
+/// In `safe_go!`, whether the element at the cursor is the `restart` key rather than the
+/// future: a bare `restart`, `restart(..)` followed by more arguments (the future comes last),
+/// or `restart(..)` ending the list with settings or nothing inside (a call to a function named
+/// `restart` ending the list is the future).
+fn is_restart_key(input: ParseStream<'_>) -> bool {
+    if !input.peek(kw::restart) {
+        return false;
+    }
+    let fork = input.fork();
+    let _ = fork.parse::<kw::restart>();
+    if fork.is_empty() || fork.peek(Token![,]) {
+        return true;
+    }
+    let Ok(TokenTree::Group(group)) = fork.parse::<TokenTree>() else {
+        return false;
+    };
+    if group.delimiter() != proc_macro2::Delimiter::Parenthesis {
+        return false;
+    }
+    if fork.parse::<Token![,]>().is_ok() && !fork.is_empty() {
+        return true;
+    }
+    if !fork.is_empty() {
+        return false; // `restart(x).await`, `restart(x)?`: an expression
+    }
+    let mut settings = group.stream().into_iter();
+    match (settings.next(), settings.next()) {
+        (None, _) => true,
+        (Some(TokenTree::Ident(_)), Some(TokenTree::Punct(eq))) => eq.as_char() == '=',
+        _ => false,
     }
 }
 
@@ -603,7 +741,7 @@ fn is_last_token(input: ParseStream<'_>) -> bool {
 }
 
 /// Consumes the tokens up to (not including) the next top-level comma.
-fn collect_to_comma(input: ParseStream<'_>) -> TokenStream {
+pub(crate) fn collect_to_comma(input: ParseStream<'_>) -> TokenStream {
     let mut tokens = TokenStream::new();
     while !input.is_empty() && !input.peek(Token![,]) {
         match input.parse::<TokenTree>() {
@@ -619,7 +757,7 @@ fn skip_to_comma(input: ParseStream<'_>) {
 }
 
 /// The candidate closest to `written`, if it is close enough to be a typo.
-fn did_you_mean(written: &str, candidates: &[&'static str]) -> Option<&'static str> {
+pub(crate) fn did_you_mean(written: &str, candidates: &[&'static str]) -> Option<&'static str> {
     let written = written.to_lowercase();
     candidates
         .iter()
@@ -927,6 +1065,106 @@ mod tests {
         let errors = parse_err(MacroKind::Recover, quote!(42));
         assert_eq!(errors.len(), 1);
         assert!(errors[0].starts_with("expected one of"), "{errors:?}");
+    }
+
+    #[test]
+    fn restart_group_and_context() {
+        let args = parse_ok(
+            MacroKind::SafeTask,
+            quote!(
+                component = "delivery",
+                group = self.workers,
+                restart(max = 3, within = "1m"),
+            ),
+        );
+        let restart = args.restart.unwrap();
+        assert_eq!((restart.max, restart.within_ms), (3, 60_000));
+        assert!(matches!(args.group, Some(Expr::Field(_))));
+
+        let args = parse_ok(
+            MacroKind::SafeGo,
+            quote!(
+                "n",
+                "email",
+                restart,
+                group = get::<A, B>(),
+                context = &parent,
+                |ctx| async move {}
+            ),
+        );
+        assert!(args.restart.is_some());
+        assert!(matches!(args.group, Some(Expr::Call(_))));
+        assert!(matches!(args.context, Some(Expr::Reference(_))));
+        assert!(matches!(args.future, Some(Expr::Closure(_))));
+    }
+
+    #[test]
+    fn safe_go_tells_the_restart_key_from_a_future() {
+        let key = |tokens: TokenStream| parse_ok(MacroKind::SafeGo, tokens).restart.is_some();
+        assert!(key(quote!("n", "e", restart(max = 1), f)));
+        assert!(key(quote!("n", "e", restart(), f)));
+        assert!(key(quote!("n", "e", restart, f)));
+        // A call to a function named `restart`, last: the future.
+        assert!(!key(quote!("n", "e", restart(queue))));
+        assert!(!key(quote!("n", "e", restart(queue).boxed())));
+        let args = parse_ok(MacroKind::SafeGo, quote!("n", "e", restart(queue),));
+        assert!(matches!(args.future, Some(Expr::Call(_))));
+        // Settings last, and no future: the key, and the future is missing.
+        let errors = parse_err(MacroKind::SafeGo, quote!("n", "e", restart(max = 1)));
+        assert!(
+            errors[0].starts_with("safe_go! needs a future"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn restart_group_and_context_errors() {
+        let errors = parse_err(
+            MacroKind::SafeTask,
+            quote!(
+                component = "d",
+                group = a,
+                group = b,
+                group = "workers",
+                context = parent,
+                restart(max = 1),
+                restart
+            ),
+        );
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert_eq!(errors[0], "`group` is given twice; remove one");
+        // The third `group`: its value is wrong, and it is a repeat.
+        assert!(
+            errors[1]
+                .starts_with("`group` is an expression that gives a `TaskGroup`, not a string"),
+            "{errors:?}"
+        );
+        assert_eq!(errors[2], "`group` is given twice; remove one");
+        assert!(
+            errors[3].starts_with("#[safe_task] has no `context` key"),
+            "{errors:?}"
+        );
+        assert_eq!(errors[4], "`restart` is given twice; remove one");
+
+        let errors = parse_err(
+            MacroKind::Recover,
+            quote!(component = "d", restart(max = 1), group = g),
+        );
+        assert!(
+            errors[0].starts_with("#[recover] has no `restart`"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].starts_with("#[recover] has no `group`"),
+            "{errors:?}"
+        );
+        let errors = parse_err(MacroKind::SafeTask, quote!(component = "d", group));
+        assert!(errors[0].starts_with("`group` needs a value"), "{errors:?}");
+        let errors = parse_err(MacroKind::SafeTask, quote!(component = "d", group = ));
+        assert!(
+            errors[0].starts_with("`group` needs a value after `=`"),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -46,16 +46,51 @@ pub(crate) fn safe_task(item: TokenStream, error: syn::Error) -> TokenStream {
 }
 
 /// `safe_go!`: the spawn as it would be (so the handle has its type) with a placeholder site,
-/// then the errors; with no future, only the errors.
-pub(crate) fn safe_go(future: Option<Expr>, error: syn::Error) -> TokenStream {
+/// then the errors; with no future, only the errors. A closure is spawned as one receiving the
+/// task's context (called once per attempt with `restart`), a future as a future.
+pub(crate) fn safe_go(future: Option<Expr>, restart: bool, error: syn::Error) -> TokenStream {
     let errors = error.into_compile_error();
+    let site = quote! {
+        static __MRUNTIME_SITE: ::mruntime::__private::Site = ::mruntime::__private::Site::new(
+            "", "", ::mruntime::__private::PanicPolicy::KeepRunning,
+        );
+    };
     match future {
+        // `|| async { .. }` (the error says it needs `|ctx|`): its future, run once.
+        Some(Expr::Closure(closure)) if closure.inputs.is_empty() => quote! {
+            {
+                #errors
+                #site
+                ::mruntime::__private::spawn(&__MRUNTIME_SITE, (#closure)())
+            }
+        },
+        Some(Expr::Closure(closure)) if closure.inputs.len() > 1 => quote!({ #errors }),
+        Some(Expr::Closure(closure)) if restart => quote! {
+            {
+                #errors
+                #site
+                static __MRUNTIME_RESTART: ::mruntime::__private::RestartPolicy =
+                    ::mruntime::__private::RestartPolicy::from_millis(0, 1, 0, 0);
+                ::mruntime::__private::spawn_supervised(
+                    &__MRUNTIME_SITE, &__MRUNTIME_RESTART,
+                    ::core::option::Option::None, ::core::option::Option::None, #closure,
+                )
+            }
+        },
+        Some(Expr::Closure(closure)) => quote! {
+            {
+                #errors
+                #site
+                ::mruntime::__private::spawn_with_context(
+                    &__MRUNTIME_SITE,
+                    ::core::option::Option::None, ::core::option::Option::None, #closure,
+                )
+            }
+        },
         Some(future) => quote! {
             {
                 #errors
-                static __MRUNTIME_SITE: ::mruntime::__private::Site = ::mruntime::__private::Site::new(
-                    "", "", ::mruntime::__private::PanicPolicy::KeepRunning,
-                );
+                #site
                 ::mruntime::__private::spawn(&__MRUNTIME_SITE, #future)
             }
         },

@@ -15,6 +15,7 @@ mod expand;
 mod fallback;
 mod item;
 mod panicguard;
+mod restart;
 mod validate;
 
 use args::MacroKind;
@@ -148,10 +149,19 @@ pub fn recover(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Arguments
 ///
-/// `component` (required), `name` (default: the function's name), `policy` (default
-/// `KeepRunning`) and `allow_raw_spawn`, as for [`recover`](macro@recover). A panic in the task
-/// is reported once and reaches whoever awaits the handle as `Err(TaskError::Panicked(..))`
-/// (under `KeepRunning`); under `CrashProcess` it ends the process.
+/// | Key | Value | Default |
+/// |---|---|---|
+/// | `component` | string literal | required |
+/// | `name` | string literal | the function's name |
+/// | `policy` | `KeepRunning` or `CrashProcess` (or a path ending in one) | `KeepRunning` |
+/// | `restart` | `restart(max = 5, within = "60s", backoff = "100ms..10s")`: restart after a panic ([below](#restarts)) | runs once |
+/// | `group` | an expression giving the `mruntime::TaskGroup` to spawn into ([below](#groups)) | no group |
+/// | `allow_raw_spawn` | a flag, as for [`recover`](macro@recover) | off |
+///
+/// `component`, `name`, `policy` and `allow_raw_spawn` work as for [`recover`](macro@recover). A
+/// panic in the task is reported once and reaches whoever awaits the handle as
+/// `Err(TaskError::Panicked(..))` (under `KeepRunning`); under `CrashProcess` it ends the
+/// process.
 ///
 /// # Arguments must be `'static`
 ///
@@ -161,8 +171,161 @@ pub fn recover(args: TokenStream, item: TokenStream) -> TokenStream {
 /// arguments into its future, so an argument the body never reads (a semaphore permit, a drop
 /// guard) lives until the task ends. A `-> !` task's handle yields `Infallible`.
 ///
+/// # The task's context
+///
+/// One argument may be a `mruntime::TaskContext` (any argument whose type's last path segment is
+/// `TaskContext`; two are an error). The function keeps its signature: the caller passes the
+/// **parent** context (`TaskContext::new()`, `group.context()`, its own `ctx.clone()`), and the
+/// body receives under the same name the task's **own** context, derived from it: cancelling
+/// the parent cancels the task (`ctx.cancelled()`, `ctx.is_cancelled()`), and
+/// `ctx.component()`, `ctx.name()` and `ctx.attempt()` are the task's. Take it by value:
+/// `&TaskContext` is an error.
+///
+/// ```
+/// use mruntime::{TaskContext, safe_task};
+///
+/// #[safe_task(component = "cache", name = "refresher")]
+/// async fn refresher(ctx: TaskContext) -> u32 {
+///     let mut rounds = 0;
+///     while !ctx.is_cancelled() {
+///         tokio::select! {
+///             _ = ctx.cancelled() => break,
+///             _ = tokio::time::sleep(std::time::Duration::from_millis(1)) => rounds += 1,
+///         }
+///     }
+///     rounds
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let parent = TaskContext::new();
+/// let handle = refresher(parent.clone());
+/// tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+/// parent.token().cancel(); // Go's cancel()
+/// assert!(handle.await.unwrap() > 0);
+/// # }
+/// ```
+///
+/// # Restarts
+///
+/// With `restart(..)` the task is supervised: after a panic (reported, with its attempt number)
+/// it is started again after a backoff, until more than `max` restarts happen within `within`;
+/// then it gives up and its `policy` applies (`KeepRunning`: the handle yields the last panic,
+/// whose `attempt()` is the number of runs). See `mruntime::RestartPolicy` for the backoff,
+/// the intensity window and the reset after a clean run.
+///
+/// | Setting | Value | Default |
+/// |---|---|---|
+/// | `max` | restarts allowed within `within` (a `u32`; `0` never restarts) | `5` |
+/// | `within` | a duration literal, at least `"1ms"` | `"60s"` |
+/// | `backoff` | `"first..second"`, two duration literals, first ≤ second | `"100ms..10s"` |
+///
+/// Every setting is optional, in any order; `restart` alone (or `restart()`) takes every
+/// default. A duration literal is a whole number and a unit, without spaces: `"250ms"`,
+/// `"30s"`, `"5m"`, `"1h"` (units `ms`, `s`, `m`, `h`; no fractions: `"1500ms"`, not
+/// `"1.5s"`). Malformed literals, `within = "0s"`, a backoff whose first bound exceeds its
+/// second, unknown or repeated settings are compile errors pointing at them. The policy is a
+/// `static` computed at compile time.
+///
+/// Each attempt runs the body afresh, with **its own clone of every argument** (but the
+/// context, which is the attempt's: `ctx.attempt()` is 1, 2, ..), so an attempt never sees
+/// what an earlier one did to its arguments. The arguments must therefore be `Clone` (a compile
+/// error pointing at the one that is not; share it with `Arc`), `self` included: a method
+/// takes `self: Arc<Self>` (or `self` of a `Clone` type), and `self` in the body is the
+/// attempt's clone.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// use mruntime::{TaskContext, TaskError, safe_task};
+///
+/// #[safe_task(
+///     component = "delivery",
+///     name = "processor",
+///     restart(max = 5, within = "60s", backoff = "1ms..10ms")
+/// )]
+/// async fn processor(ctx: TaskContext, queue: Vec<u32>, runs: Arc<AtomicU32>) -> u32 {
+///     runs.fetch_add(1, Ordering::SeqCst);
+///     if ctx.attempt() < 3 {
+///         panic!("queue unreachable (attempt {})", ctx.attempt());
+///     }
+///     queue.iter().sum()
+/// }
+///
+/// #[safe_task(component = "reports", restart(max = 1, backoff = "1ms..1ms"))]
+/// fn render(ctx: TaskContext) -> u32 {
+///     panic!("font missing (attempt {})", ctx.attempt()) // on the blocking pool, twice
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let runs = Arc::new(AtomicU32::new(0));
+/// let handle = processor(TaskContext::new(), vec![1, 2], runs.clone());
+/// assert_eq!(handle.await.unwrap(), 3);
+/// assert_eq!(runs.load(Ordering::SeqCst), 3); // two panics, two restarts
+///
+/// let Err(TaskError::Panicked(last)) = render(TaskContext::new()).await else { unreachable!() };
+/// assert_eq!(last.attempt(), 2); // max = 1: one restart, then it gave up
+/// # }
+/// ```
+///
+/// # Groups
+///
+/// `group = expr` spawns the task into a `mruntime::TaskGroup`, whose `shutdown(deadline)`
+/// cancels it (a task sleeping in its backoff stops at once), waits for it and names it in its
+/// report if it does not stop in time or ended by panic. The expression is evaluated at each
+/// call, before the task is spawned; it may be a `TaskGroup`, a `&TaskGroup`, an
+/// `Arc<TaskGroup>` or a `LazyLock<TaskGroup>` static (any type that derefs to `TaskGroup`;
+/// another type is a mismatch at the expression), and may use `self` and the function's
+/// arguments by reference (`group = self.workers`, `group = config.workers`). Without a
+/// `TaskContext` argument the task's context derives from the group's.
+///
+/// ```
+/// use std::sync::{Arc, LazyLock};
+/// use std::time::Duration;
+///
+/// use mruntime::{TaskContext, TaskGroup, safe_task};
+///
+/// static WORKERS: LazyLock<TaskGroup> = LazyLock::new(TaskGroup::new);
+///
+/// #[safe_task(component = "notification", group = WORKERS, restart)]
+/// async fn email_sender(ctx: TaskContext, outbox: Arc<Vec<String>>) -> usize {
+///     ctx.cancelled().await; // a real worker sends until it is cancelled
+///     outbox.len()
+/// }
+///
+/// struct Ledger {
+///     workers: TaskGroup,
+/// }
+///
+/// impl Ledger {
+///     #[safe_task(component = "ledger", group = self.workers)]
+///     async fn reconcile(self: Arc<Self>, ctx: TaskContext) {
+///         ctx.cancelled().await;
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let sender = email_sender(TaskContext::new(), Arc::new(vec!["hi".into()]));
+/// let ledger = Arc::new(Ledger { workers: TaskGroup::new() });
+/// let _reconciler = ledger.clone().reconcile(TaskContext::new());
+///
+/// let report = WORKERS.shutdown(Duration::from_secs(30)).await; // StopAll(30s)
+/// assert!(report.is_clean(), "{report}");
+/// assert_eq!(sender.await.unwrap(), 1);
+/// assert!(ledger.workers.shutdown(Duration::from_secs(30)).await.is_clean());
+/// # }
+/// ```
+///
 /// Raw spawns and discarded `catch_unwind` results in the body are rejected, as for
 /// [`recover`](macro@recover).
+///
+/// # Expansion
+///
+/// The function becomes a sync fn returning `mruntime::TaskHandle<Ret>`, with one `static` site.
+/// Without `restart`, `group` or a context argument its body is spawned with
+/// `mruntime::__private::spawn` (`spawn_blocking` for a sync fn): no cost over `mruntime::spawn`.
+/// With them it goes through `spawn_with_context` / `spawn_supervised` (and their blocking
+/// twins), the policy being a `static RestartPolicy` built at compile time.
 #[proc_macro_attribute]
 pub fn safe_task(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
@@ -197,13 +360,74 @@ pub fn safe_task(args: TokenStream, item: TokenStream) -> TokenStream {
 /// future must be `Send + 'static`, as for `tokio::spawn`. The task's span is a child of the
 /// span current where `safe_go!` is called. It expands to `mruntime::__private::spawn`, never
 /// to `tokio::spawn`, so a project-wide clippy ban on raw spawns does not fire on it.
+///
+/// # Context, restarts and groups
+///
+/// | Key | Value | Default |
+/// |---|---|---|
+/// | `restart` | `restart(max = .., within = "..", backoff = "..")`, as for [`safe_task`](macro@safe_task#restarts) | runs once |
+/// | `group` | an expression giving the `TaskGroup` to spawn into, as for [`safe_task`](macro@safe_task#groups) | no group |
+/// | `context` | an expression giving the parent `TaskContext` (a value or a reference) | none |
+///
+/// The last argument may be a closure that receives the task's own `TaskContext`:
+/// `|ctx| async move { .. }` (a closure taking no argument is an error). The context derives
+/// from `context` if given, else from the group's. With `restart(..)` the last argument
+/// **must** make the future, since each attempt needs a new one: a closure (or a function such
+/// as `async fn worker(ctx: TaskContext)`) called once per attempt; a future there is an error.
+/// The closure is `FnMut`: clone inside it what each attempt takes.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// use mruntime::{TaskContext, TaskGroup, safe_go};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let workers = TaskGroup::new();
+/// let outbox = Arc::new(vec!["hi".to_owned()]);
+/// let handle = safe_go!(
+///     component = "notification",
+///     name = "email-sender",
+///     group = workers,
+///     restart(max = 5, within = "60s", backoff = "1ms..10ms"),
+///     move |ctx: TaskContext| {
+///         let outbox = outbox.clone(); // each attempt's own
+///         async move {
+///             if ctx.attempt() == 1 {
+///                 panic!("smtp down");
+///             }
+///             ctx.cancelled().await;
+///             (ctx.attempt(), outbox.len())
+///         }
+///     }
+/// );
+/// tokio::time::sleep(Duration::from_millis(50)).await;
+/// let report = workers.shutdown(Duration::from_secs(30)).await;
+/// assert!(report.is_clean(), "{report}");
+/// assert_eq!(handle.await.unwrap(), (2, 1));
+///
+/// // A parent context, and a closure run once.
+/// let parent = TaskContext::new();
+/// let handle = safe_go!("cache", "warmer", context = parent, |ctx| async move {
+///     ctx.cancelled().await;
+///     ctx.name()
+/// });
+/// parent.token().cancel();
+/// assert_eq!(handle.await.unwrap(), "warmer");
+/// # }
+/// ```
+///
+/// `context` and `group` are evaluated first, then the future or closure (so the closure may
+/// move what they borrowed, `self` say). A plain future may go into a group too
+/// (`safe_go!(.., group = workers, async move { .. })`), but it cannot see the cancellation: the
+/// group's shutdown waits for it until the deadline, then aborts it and names it.
 #[proc_macro]
 pub fn safe_go(input: TokenStream) -> TokenStream {
     let (args, errors) = args::parse(MacroKind::SafeGo, input.into());
-    let future = args.future.clone();
+    let (future, restart) = (args.future.clone(), args.restart.is_some());
     match validate::safe_go(args, errors) {
         Ok(model) => expand::safe_go(&model),
-        Err(error) => fallback::safe_go(future, error),
+        Err(error) => fallback::safe_go(future, restart, error),
     }
     .into()
 }

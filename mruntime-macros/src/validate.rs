@@ -14,6 +14,7 @@ use crate::args::{Args, MacroKind, Policy};
 use crate::errors::Errors;
 use crate::item::{self, GuardedFn};
 use crate::panicguard;
+use crate::restart::Restart;
 
 /// Where a guard stands: becomes the `static` `Site` of the expansion.
 pub(crate) struct Site {
@@ -67,12 +68,40 @@ pub(crate) struct SafeTask {
     pub(crate) site: Site,
     pub(crate) func: GuardedFn,
     pub(crate) ret: Ret,
+    pub(crate) restart: Option<Restart>,
+    /// `group = expr`.
+    pub(crate) group: Option<Expr>,
+    /// The index (in `func.sig.inputs`) of the argument that receives the task's context.
+    pub(crate) ctx: Option<usize>,
+}
+
+impl SafeTask {
+    /// Whether the task needs the `TaskContext` API (`spawn_with_context`, `spawn_supervised`,
+    /// ...) rather than the plain `spawn`.
+    pub(crate) fn needs_context(&self) -> bool {
+        self.restart.is_some() || self.group.is_some() || self.ctx.is_some()
+    }
 }
 
 /// `safe_go!`, ready to expand.
 pub(crate) struct SafeGo {
     pub(crate) site: Site,
-    pub(crate) future: Expr,
+    pub(crate) task: GoTask,
+    pub(crate) restart: Option<Restart>,
+    /// `group = expr`.
+    pub(crate) group: Option<Expr>,
+    /// `context = expr`: the parent context.
+    pub(crate) context: Option<Expr>,
+}
+
+/// What `safe_go!` spawns.
+pub(crate) enum GoTask {
+    /// A future (any expression that is not a closure), run once.
+    Future(Expr),
+    /// A closure taking the task's `TaskContext` (or, under `restart(..)`, any expression other
+    /// than a closure or an async block: a factory such as a function's path), called once (once
+    /// per attempt under `restart(..)`).
+    WithContext(Expr),
 }
 
 /// Checks `#[recover]`'s arguments against its item.
@@ -137,22 +166,81 @@ pub(crate) fn safe_task(
     if let Some(func) = func {
         check_not_const(kind, &func, &mut errors);
         check_static_args(&func, &mut errors);
+        let ctx = context_arg(&func, &mut errors);
         panicguard::check(&func, args.allow_raw_spawn.is_some(), &mut errors);
         let ret = ret_of(&func.sig.output);
         if let Some(site) = site(&args, Some(&func.sig.ident)) {
-            model = Some(SafeTask { site, func, ret });
+            model = Some(SafeTask {
+                site,
+                func,
+                ret,
+                restart: args.restart,
+                group: args.group,
+                ctx,
+            });
         }
     }
     finish(errors, model)
 }
 
 /// Checks `safe_go!`'s arguments.
-pub(crate) fn safe_go(args: Args, errors: Errors) -> syn::Result<SafeGo> {
-    let model = match (site(&args, None), args.future) {
-        (Some(site), Some(future)) => Some(SafeGo { site, future }),
+pub(crate) fn safe_go(args: Args, mut errors: Errors) -> syn::Result<SafeGo> {
+    let site = site(&args, None);
+    let Args {
+        future,
+        restart,
+        group,
+        context,
+        ..
+    } = args;
+    let task = future.and_then(|future| errors.ok(go_task(future, restart.is_some())));
+    let model = match (site, task) {
+        (Some(site), Some(task)) => Some(SafeGo {
+            site,
+            task,
+            restart,
+            group,
+            context,
+        }),
         _ => None,
     };
     finish(errors, model)
+}
+
+/// What `safe_go!`'s last argument is: a closure receives the task's context; under
+/// `restart(..)` it must make a new future for each attempt, so a future is an error.
+fn go_task(future: Expr, restart: bool) -> syn::Result<GoTask> {
+    match &future {
+        Expr::Closure(closure) if closure.inputs.len() != 1 => {
+            let fix = if restart {
+                ""
+            } else {
+                ", or pass the future itself (`async move { .. }`)"
+            };
+            let inputs = &closure.inputs;
+            let (or1, or2) = (closure.inputs_begin, closure.inputs_end);
+            Err(syn::Error::new_spanned(
+                quote::quote!(#or1 #inputs #or2),
+                format!(
+                    "the closure of safe_go! receives one argument, the task's `TaskContext`: \
+                     write `move |ctx| async move {{ .. }}` (`|_ctx|` if it does not use it){fix}"
+                ),
+            ))
+        }
+        Expr::Closure(_) => Ok(GoTask::WithContext(future)),
+        Expr::Async(block) if restart => {
+            let (token, capture) = (&block.async_token, &block.capture);
+            Err(syn::Error::new_spanned(
+                quote::quote!(#token #capture),
+                "safe_go! with `restart(..)` needs a closure that makes a new future for every \
+                 attempt, not a future (a future runs only once): write \
+                 `move |ctx| async move { .. }`, cloning inside the closure what each attempt \
+                 needs",
+            ))
+        }
+        _ if restart => Ok(GoTask::WithContext(future)),
+        _ => Ok(GoTask::Future(future)),
+    }
 }
 
 fn finish<T>(errors: Errors, model: Option<T>) -> syn::Result<T> {
@@ -306,23 +394,80 @@ fn future_output(output: &ReturnType) -> Option<Type> {
     find.0
 }
 
+/// The argument that receives the task's context: the one whose type is `TaskContext` (by its
+/// last path segment: `TaskContext`, `mruntime::TaskContext`). At most one.
+fn context_arg(func: &GuardedFn, errors: &mut Errors) -> Option<usize> {
+    let mut found: Option<(usize, String)> = None;
+    for (index, arg) in func.sig.inputs.iter().enumerate() {
+        let FnArg::Typed(arg) = arg else { continue };
+        if !is_task_context(&arg.ty) {
+            continue;
+        }
+        match &found {
+            None => found = Some((index, arg_name(&arg.pat))),
+            Some((_, first)) => errors.push(syn::Error::new_spanned(
+                arg,
+                format!(
+                    "#[safe_task] takes at most one `TaskContext` argument ({first} is the \
+                     parent the task's own context is derived from); remove this one, or take a \
+                     `CancellationToken` for a second signal"
+                ),
+            )),
+        }
+    }
+    found.map(|(index, _)| index)
+}
+
+/// `TaskContext`, `mruntime::TaskContext`: a path whose last segment is `TaskContext`.
+fn is_task_context(ty: &Type) -> bool {
+    match strip_parens(ty) {
+        Type::Path(path) if path.qself.is_none() => {
+            path.path.segments.last().is_some_and(|segment| {
+                segment.ident == "TaskContext" && segment.arguments.is_none()
+            })
+        }
+        _ => false,
+    }
+}
+
+/// "argument `name`" for messages.
+fn arg_name(pat: &Pat) -> String {
+    match pat {
+        Pat::Ident(pat) => format!("argument `{}`", pat.ident),
+        _ => "this argument".to_owned(),
+    }
+}
+
 /// A `#[safe_task]`'s arguments move into a task that outlives the call: none may borrow.
 fn check_static_args(func: &GuardedFn, errors: &mut Errors) {
     for arg in &func.sig.inputs {
         match arg {
             FnArg::Receiver(receiver) => check_receiver(receiver, errors),
             FnArg::Typed(arg) => {
-                if let Some(borrow) = find_borrow(&arg.ty) {
+                if let Type::Reference(reference) = strip_parens(&arg.ty)
+                    && is_task_context(&reference.elem)
+                {
+                    errors.push(syn::Error::new_spanned(
+                        &arg.ty,
+                        format!(
+                            "#[safe_task] {} borrows (`{}`), but the task runs after the call \
+                             returns: take the parent context by value, `{}: {}` (callers pass \
+                             `group.context()` or `parent.clone()`); the body receives the task's \
+                             own context, derived from it",
+                            arg_name(&arg.pat),
+                            compact(&arg.ty),
+                            pat_text(&arg.pat),
+                            compact(&reference.elem),
+                        ),
+                    ));
+                } else if let Some(borrow) = find_borrow(&arg.ty) {
                     // A reference is pointed at itself; a lifetime, through its whole type.
                     let borrow = if borrow.to_string().starts_with('\'') {
                         arg.ty.to_token_stream()
                     } else {
                         borrow
                     };
-                    let name = match &*arg.pat {
-                        Pat::Ident(pat) => format!("argument `{}`", pat.ident),
-                        _ => "this argument".to_owned(),
-                    };
+                    let name = arg_name(&arg.pat);
                     errors.push(syn::Error::new_spanned(
                         borrow,
                         format!(
@@ -365,6 +510,14 @@ fn check_receiver(receiver: &Receiver, errors: &mut Errors) {
                     .replace("& ", "&")
             ),
         ));
+    }
+}
+
+/// A pattern as the user wrote it, for messages (`ctx`, `_ctx`).
+fn pat_text(pat: &Pat) -> String {
+    match pat {
+        Pat::Ident(pat) => pat.ident.to_string(),
+        _ => "ctx".to_owned(),
     }
 }
 

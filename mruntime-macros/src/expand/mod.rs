@@ -13,16 +13,20 @@ pub(crate) use recover::recover;
 pub(crate) use safe_go::safe_go;
 pub(crate) use safe_task::{safe_task, task_signature};
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Block, GenericArgument, PathArguments, Type};
+use syn::{Block, Expr, GenericArgument, PathArguments, Type};
 
 use crate::args::Policy;
+use crate::restart::Restart;
 use crate::validate::{Ret, Site};
 
 /// The name of the `static` every expansion declares for its site.
 const SITE: &str = "__MRUNTIME_SITE";
+
+/// The name of the `static` an expansion with `restart(..)` declares for its policy.
+const RESTART: &str = "__MRUNTIME_RESTART";
 
 /// `static __MRUNTIME_SITE: Site = Site::new("component", "name", PanicPolicy::KeepRunning);`
 ///
@@ -55,6 +59,63 @@ fn site_static(site: &Site) -> TokenStream {
 fn site_ref() -> TokenStream {
     let static_name = Ident::new(SITE, Span::call_site());
     quote!(&#static_name)
+}
+
+/// `static __MRUNTIME_RESTART: RestartPolicy = RestartPolicy::from_millis(max, within, first, second);`
+///
+/// The values were checked when parsed (`within >= 1`, `first <= second`), so the const
+/// assertions of `from_millis` hold.
+fn restart_static(restart: &Restart) -> TokenStream {
+    let static_name = Ident::new(RESTART, Span::call_site());
+    let max = Literal::u32_unsuffixed(restart.max);
+    let within = Literal::u64_unsuffixed(restart.within_ms);
+    let first = Literal::u64_unsuffixed(restart.first_ms);
+    let second = Literal::u64_unsuffixed(restart.second_ms);
+    quote_spanned! {restart.span=>
+        static #static_name: ::mruntime::__private::RestartPolicy =
+            ::mruntime::__private::RestartPolicy::from_millis(#max, #within, #first, #second);
+    }
+}
+
+/// `&__MRUNTIME_RESTART`.
+fn restart_ref(_restart: &Restart) -> TokenStream {
+    let static_name = Ident::new(RESTART, Span::call_site());
+    quote!(&#static_name)
+}
+
+/// `group = EXPR`, as an owned `TaskGroup` (a handle: cloning it is one reference count):
+///
+/// ```text
+/// { PRELUDE; let __mruntime_group: &TaskGroup = &(EXPR); <TaskGroup as Clone>::clone(__mruntime_group) }
+/// ```
+///
+/// Deref coercion accepts a `TaskGroup`, a `&TaskGroup`, an `Arc<TaskGroup>` or a
+/// `LazyLock<TaskGroup>` static; any other type is a mismatch at `EXPR`. Owning the handle
+/// ends the borrow of whatever `EXPR` reads (`self.workers`) before the task's body moves it.
+fn group_value(prelude: TokenStream, expr: &Expr) -> TokenStream {
+    owned_handle(prelude, expr, "__mruntime_group", "TaskGroup")
+}
+
+/// `context = EXPR` (`safe_go!`): the parent `TaskContext`, owned, as for [`group_value`].
+fn context_value(expr: &Expr) -> TokenStream {
+    owned_handle(TokenStream::new(), expr, "__mruntime_parent", "TaskContext")
+}
+
+fn owned_handle(prelude: TokenStream, expr: &Expr, name: &str, ty: &str) -> TokenStream {
+    let borrowed = local(name);
+    // Spanned at the expression: a mismatch points there, "expected `&TaskGroup`".
+    let span = expr.span();
+    let ty = Ident::new(ty, span);
+    let check = quote_spanned! {span=>
+        let #borrowed: &::mruntime::__private::#ty = &(#expr);
+    };
+    quote! {
+        {
+            #prelude
+            #check
+            <::mruntime::__private::#ty as ::core::clone::Clone>::clone(#borrowed)
+        }
+    }
 }
 
 /// A local of the generated code.

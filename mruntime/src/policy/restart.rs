@@ -46,9 +46,11 @@ use crate::policy::jitter::Jitter;
 /// The backoff **resets** to the first step when an attempt had run for at least `within` before
 /// it panicked: a task that fails rarely is restarted quickly, forever.
 ///
-/// # Duration literals (the attributes' grammar)
+/// # In the macros: `restart(..)` and its duration literals
 ///
-/// In `#[safe_task]` and `safe_go!`, `within` is a duration literal and `backoff` a range of two:
+/// In `#[safe_task]` and `safe_go!`, `restart(max = 5, within = "60s", backoff = "100ms..10s")`
+/// is this policy; every setting is optional (those values are the defaults), and `restart`
+/// alone takes them all. `within` is a duration literal and `backoff` a range of two:
 ///
 /// ```text
 /// duration := digits unit          e.g. "250ms", "30s", "5m", "1h"
@@ -56,8 +58,10 @@ use crate::policy::jitter::Jitter;
 /// range    := duration ".." duration   e.g. "100ms..10s" (first <= second)
 /// ```
 ///
-/// No spaces, no fractions, no other units; a malformed literal is a compile error pointing at
-/// it. The macros turn them into a `static` built with [`RestartPolicy::from_millis`].
+/// No spaces, no fractions (`"1500ms"`, not `"1.5s"`), no other units; `within` at least
+/// `"1ms"`. A malformed literal, an inverted range, an unknown or repeated setting is a compile
+/// error pointing at it and saying what to write. The macros turn the settings into a `static`
+/// built with [`RestartPolicy::from_millis`].
 ///
 /// ```
 /// use std::time::Duration;

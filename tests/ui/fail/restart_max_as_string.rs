@@ -1,0 +1,8 @@
+use mruntime::{TaskContext, safe_task};
+
+#[safe_task(component = "delivery", restart(max = "5"))]
+async fn processor(ctx: TaskContext) -> u32 {
+    ctx.attempt()
+}
+
+fn main() {}
