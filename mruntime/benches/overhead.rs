@@ -113,7 +113,7 @@ fn main() {
     let rt = multi_thread_runtime();
     if selected("spawn_join") {
         let (bare, ours) = interleave(
-            Rounds::new(mode, 400),
+            Rounds::new(mode, 1000),
             || per_op(on_worker(&rt, spawn_join_bare()), TASKS_PER_BATCH),
             || per_op(on_worker(&rt, spawn_join_ours()), TASKS_PER_BATCH),
         );
@@ -121,7 +121,7 @@ fn main() {
     }
     if selected("recover_sync") {
         let (bare, ours) = interleave(
-            Rounds::new(mode, 1000),
+            Rounds::new(mode, 2000),
             || per_op(sync_batch(plain_sync), CALLS_PER_BATCH),
             || per_op(sync_batch(guarded_sync), CALLS_PER_BATCH),
         );
@@ -130,7 +130,7 @@ fn main() {
     }
     if selected("recover_async") {
         let (bare, ours) = interleave(
-            Rounds::new(mode, 1000),
+            Rounds::new(mode, 2000),
             || per_op(async_batch_bare(), CALLS_PER_BATCH),
             || per_op(async_batch_ours(), CALLS_PER_BATCH),
         );
@@ -138,7 +138,7 @@ fn main() {
     }
     if selected("panic_path") {
         let (bare, ours) = interleave(
-            Rounds::new(mode, 400),
+            Rounds::new(mode, 1000),
             || per_op(panic_batch(raw_panic), PANICS_PER_BATCH),
             || per_op(panic_batch(guarded_panic), PANICS_PER_BATCH),
         );
@@ -165,7 +165,7 @@ fn main() {
     if selected("spawn_join_traced") {
         install_span_recording_subscriber();
         let (bare, ours) = interleave(
-            Rounds::new(mode, 400),
+            Rounds::new(mode, 1000),
             || per_op(on_worker(&rt, spawn_join_traced_bare()), TASKS_PER_BATCH),
             || per_op(on_worker(&rt, spawn_join_traced_ours()), TASKS_PER_BATCH),
         );
