@@ -20,8 +20,7 @@ pub fn guard_sync<T>(site: &'static Site, f: impl FnOnce() -> T) -> Result<T, Pa
 /// `#[recover]` on an async fn (and async-trait bodies): the body as a guarded future.
 #[inline]
 pub fn guard_async<F: Future>(site: &'static Site, future: F) -> GuardedFuture<F, &'static Site> {
-    let span = crate::telemetry::guard_span(site);
-    GuardedFuture::new(future, site, span)
+    GuardedFuture::new(future, site, crate::telemetry::guard_span(site))
 }
 
 /// `safe_go!` and `#[safe_task]` on an async fn.

@@ -1,4 +1,5 @@
-//! [`GuardedFuture`]: a future whose every poll runs inside a guard and a span.
+//! [`GuardedFuture`], and [`TaskFuture`] for plain spawns: futures whose every poll runs inside a
+//! guard and the future's span.
 
 use std::future::Future;
 use std::pin::Pin;
