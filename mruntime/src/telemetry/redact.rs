@@ -49,8 +49,37 @@ static BEARER: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid redaction pattern")
 });
 
+/// Words one of which every match of the patterns contains (case-insensitively).
+const KEYWORDS: &[&[u8]] = &[
+    b"password",
+    b"passwd",
+    b"token",
+    b"secret",
+    b"api_key",
+    b"apikey",
+    b"api-key",
+    b"authorization",
+    b"bearer",
+];
+
+/// Whether `text` contains one of [`KEYWORDS`]: most panic messages do not, and this skips the
+/// regexes for them.
+fn might_hold_secret(text: &str) -> bool {
+    text.as_bytes().windows(5).enumerate().any(|(at, window)| {
+        KEYWORDS.iter().any(|keyword| {
+            window.eq_ignore_ascii_case(&keyword[..5])
+                && text.as_bytes()[at..]
+                    .get(..keyword.len())
+                    .is_some_and(|candidate| candidate.eq_ignore_ascii_case(keyword))
+        })
+    })
+}
+
 /// `text` with the values of secret-looking keys replaced by `[REDACTED]`.
 pub(crate) fn redact_secrets(text: &str) -> Cow<'_, str> {
+    if !might_hold_secret(text) {
+        return Cow::Borrowed(text);
+    }
     let replaced = KEY_VALUE.replace_all(text, |c: &regex::Captures<'_>| {
         format!(
             "{}{}{}{REDACTED}",
@@ -102,6 +131,17 @@ mod tests {
             redact_secrets("sent bearer xyz987 upstream"),
             "sent bearer [REDACTED] upstream"
         );
+    }
+
+    #[test]
+    fn keyword_check_is_case_insensitive_and_exact() {
+        assert!(might_hold_secret("the PassWord was wrong"));
+        assert!(might_hold_secret("Authorization: x"));
+        assert!(might_hold_secret("x-api-key=1"));
+        assert!(!might_hold_secret("index out of bounds"));
+        assert!(!might_hold_secret("toke"));
+        assert!(!might_hold_secret("api_ke"));
+        assert!(!might_hold_secret(""));
     }
 
     #[test]
