@@ -7,17 +7,11 @@ use std::time::Duration;
 use mruntime::{CancellationToken, RestartPolicy, Task, TaskContext, TaskGroup};
 use mruntime_tests::Capture;
 
-fn paused_runtime(capture: &Capture) -> tokio::runtime::Runtime {
-    let mut builder = tokio::runtime::Builder::new_current_thread();
-    builder.start_paused(true);
-    capture.runtime(builder)
-}
-
 #[test]
 fn the_task_gets_a_child_of_its_parents_token_with_its_own_site() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     rt.block_on(async {
         let parent = TaskContext::new();
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -53,7 +47,7 @@ fn the_task_gets_a_child_of_its_parents_token_with_its_own_site() {
 fn an_external_token_and_a_group_context_cancel_the_tasks_under_them() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     rt.block_on(async {
         let shutdown = CancellationToken::new();
         let root = TaskContext::from_token(shutdown.clone());
@@ -78,7 +72,7 @@ fn an_external_token_and_a_group_context_cancel_the_tasks_under_them() {
 fn a_task_in_a_group_with_an_outside_parent_is_cancelled_by_either() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     rt.block_on(async {
         let parent = TaskContext::new();
         let group = TaskGroup::new();
@@ -100,7 +94,7 @@ fn a_task_in_a_group_with_an_outside_parent_is_cancelled_by_either() {
 fn each_attempt_sees_its_number_and_the_same_cancellation() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     rt.block_on(async {
         let parent = TaskContext::new();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

@@ -7,14 +7,8 @@ use std::time::Duration;
 
 use mruntime::PanicPolicy::{CrashProcess, KeepRunning};
 use mruntime::{RestartPolicy, Task, TaskError};
-use mruntime_tests::{Capture, CapturedEvent, child_scenario, run_child};
+use mruntime_tests::{Capture, child_scenario, run_child};
 use tokio::time::Instant;
-
-fn paused_runtime(capture: &Capture) -> tokio::runtime::Runtime {
-    let mut builder = tokio::runtime::Builder::new_current_thread();
-    builder.start_paused(true);
-    capture.runtime(builder)
-}
 
 /// When each attempt started (paused clock), in order.
 #[derive(Clone, Default)]
@@ -38,14 +32,6 @@ impl Starts {
     }
 }
 
-fn field_u64(event: &CapturedEvent, name: &str) -> u64 {
-    event
-        .field(name)
-        .unwrap_or_else(|| panic!("no field {name} in {event:#?}"))
-        .parse()
-        .unwrap()
-}
-
 /// The documented bounds of restart `n` (1-based since the last reset): "equal jitter" in
 /// `[max(first, cap / 2), cap]`, `cap = min(second, first * 2^n)`.
 fn documented_bounds(first: u64, second: u64, n: u32) -> (u64, u64) {
@@ -57,7 +43,7 @@ fn restart_backoffs(capture: &Capture) -> Vec<u64> {
     capture
         .events_named("task.restarting")
         .iter()
-        .map(|e| field_u64(e, "backoff_ms"))
+        .map(|e| e.field_u64("backoff_ms"))
         .collect()
 }
 
@@ -65,7 +51,7 @@ fn restart_backoffs(capture: &Capture) -> Vec<u64> {
 fn backoff_grows_exponentially_within_its_bounds_and_is_what_the_task_waited() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let starts = Starts::default();
     let recorder = starts.clone();
     let result = rt.block_on(async move {
@@ -91,7 +77,7 @@ fn backoff_grows_exponentially_within_its_bounds_and_is_what_the_task_waited() {
         assert_eq!(event.target, "mruntime");
         assert_eq!(event.field("component"), Some("delivery"));
         assert_eq!(event.field("goroutine_name"), Some("processor"));
-        assert_eq!(field_u64(event, "attempt"), i as u64 + 2);
+        assert_eq!(event.field_u64("attempt"), i as u64 + 2);
     }
     let backoffs = restart_backoffs(&capture);
     for (n, backoff) in (1..).zip(&backoffs) {
@@ -107,7 +93,7 @@ fn backoff_grows_exponentially_within_its_bounds_and_is_what_the_task_waited() {
     assert_eq!(starts.gaps_ms(), backoffs);
 
     let panics = capture.panic_events();
-    let attempts: Vec<u64> = panics.iter().map(|e| field_u64(e, "attempt")).collect();
+    let attempts: Vec<u64> = panics.iter().map(|e| e.field_u64("attempt")).collect();
     assert_eq!(attempts, (1..=8).collect::<Vec<_>>());
     assert!(capture.events_named("task.gave_up").is_empty());
 }
@@ -116,7 +102,7 @@ fn backoff_grows_exponentially_within_its_bounds_and_is_what_the_task_waited() {
 fn jitter_spreads_the_restarts_of_tasks_failing_together_within_the_bounds() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     rt.block_on(async {
         let handles: Vec<_> = (0..200)
             .map(|_| {
@@ -146,7 +132,7 @@ fn jitter_spreads_the_restarts_of_tasks_failing_together_within_the_bounds() {
 fn more_than_max_restarts_within_the_window_gives_up_with_the_last_panic() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let started = rt.block_on(async { Instant::now() });
     let (result, ended) = rt.block_on(async {
         let result = Task::new("transaction", "balance-sync")
@@ -174,16 +160,16 @@ fn more_than_max_restarts_within_the_window_gives_up_with_the_last_panic() {
     assert_eq!(gave_up.field("component"), Some("transaction"));
     assert_eq!(gave_up.field("goroutine_name"), Some("balance-sync"));
     assert_eq!(gave_up.field("policy"), Some("KeepRunning"));
-    assert_eq!(field_u64(gave_up, "attempt"), 4);
-    assert_eq!(field_u64(gave_up, "max_restarts"), 3);
-    assert_eq!(field_u64(gave_up, "within_ms"), 60_000);
+    assert_eq!(gave_up.field_u64("attempt"), 4);
+    assert_eq!(gave_up.field_u64("max_restarts"), 3);
+    assert_eq!(gave_up.field_u64("within_ms"), 60_000);
 }
 
 #[test]
 fn zero_max_restarts_gives_up_at_the_first_panic() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let result = rt.block_on(async {
         Task::new("c", "once")
             .restart(RestartPolicy::from_millis(0, 60_000, 100, 1_000))
@@ -199,7 +185,7 @@ fn zero_max_restarts_gives_up_at_the_first_panic() {
 fn failures_spaced_beyond_the_window_restart_forever_at_the_first_backoff_step() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let result = rt.block_on(async {
         Task::new("notification", "email-sender")
             .restart(RestartPolicy::from_millis(1, 1_000, 10, 1_000))
@@ -228,7 +214,7 @@ fn failures_spaced_beyond_the_window_restart_forever_at_the_first_backoff_step()
 fn a_run_as_long_as_the_window_resets_the_backoff_and_a_shorter_one_does_not() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     // How long each attempt runs before it panics; the 6th returns.
     let runs_ms = [0, 0, 9_999, 10_000, 0];
     let result = rt.block_on(async {
@@ -258,7 +244,7 @@ fn a_run_as_long_as_the_window_resets_the_backoff_and_a_shorter_one_does_not() {
 fn each_attempt_runs_in_its_own_span_under_the_task_span() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let result = rt.block_on(async {
         let spawner = tracing::info_span!("spawner");
         let handle = spawner.in_scope(|| {
@@ -332,7 +318,7 @@ fn each_attempt_runs_in_its_own_span_under_the_task_span() {
 fn a_supervised_blocking_task_restarts_on_the_blocking_pool() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let result = rt.block_on(async {
         Task::new("reports", "render-pdf")
             .restart(RestartPolicy::from_millis(5, 60_000, 50, 50))
@@ -362,7 +348,7 @@ fn a_supervised_blocking_task_restarts_on_the_blocking_pool() {
 fn a_panic_while_making_the_attempt_is_restarted_too() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let starts = Starts::default();
     let recorder = starts.clone();
     let result = rt.block_on(async {

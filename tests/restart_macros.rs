@@ -9,33 +9,15 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use mruntime::{TaskContext, TaskError, TaskGroup, safe_go, safe_task};
-use mruntime_tests::{Capture, CapturedEvent};
+use mruntime_tests::Capture;
+use mruntime_tests::settle;
 use tokio::time::Instant;
-
-fn paused_runtime(capture: &Capture) -> tokio::runtime::Runtime {
-    let mut builder = tokio::runtime::Builder::new_current_thread();
-    builder.start_paused(true);
-    capture.runtime(builder)
-}
-
-/// Lets every ready task run until all wait on a timer or a cancellation (paused clock).
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(1)).await;
-}
-
-fn field_u64(event: &CapturedEvent, name: &str) -> u64 {
-    event
-        .field(name)
-        .unwrap_or_else(|| panic!("no field {name} in {event:#?}"))
-        .parse()
-        .unwrap()
-}
 
 fn restart_backoffs(capture: &Capture) -> Vec<u64> {
     capture
         .events_named("task.restarting")
         .iter()
-        .map(|e| field_u64(e, "backoff_ms"))
+        .map(|e| e.field_u64("backoff_ms"))
         .collect()
 }
 
@@ -43,7 +25,7 @@ fn panic_attempts(capture: &Capture) -> Vec<u64> {
     capture
         .panic_events()
         .iter()
-        .map(|e| field_u64(e, "attempt"))
+        .map(|e| e.field_u64("attempt"))
         .collect()
 }
 
@@ -100,7 +82,7 @@ async fn processor(
 fn a_task_that_panics_twice_is_restarted_with_fresh_clones_and_returns_from_attempt_3() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let clones = Arc::new(AtomicUsize::new(0));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let batch = Tracked {
@@ -154,7 +136,7 @@ async fn always_fails(ctx: TaskContext, runs: Arc<AtomicU32>) {
 fn a_task_past_its_max_restarts_gives_up_with_the_last_panic() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let runs = Arc::new(AtomicU32::new(0));
     let result = rt.block_on(async { always_fails(TaskContext::new(), runs.clone()).await });
 
@@ -172,9 +154,9 @@ fn a_task_past_its_max_restarts_gives_up_with_the_last_panic() {
     let gave_up = capture.events_named("task.gave_up");
     assert_eq!(gave_up.len(), 1);
     // `within = "1m"` reached the runtime as 60 000 ms.
-    assert_eq!(field_u64(&gave_up[0], "max_restarts"), 2);
-    assert_eq!(field_u64(&gave_up[0], "within_ms"), 60_000);
-    assert_eq!(field_u64(&gave_up[0], "attempt"), 3);
+    assert_eq!(gave_up[0].field_u64("max_restarts"), 2);
+    assert_eq!(gave_up[0].field_u64("within_ms"), 60_000);
+    assert_eq!(gave_up[0].field_u64("attempt"), 3);
     let backoffs = restart_backoffs(&capture);
     assert_eq!(backoffs.len(), 2);
     assert!(
@@ -201,7 +183,7 @@ async fn queue_reader(workers: TaskGroup, runs: Arc<AtomicU32>) {
 fn group_shutdown_stops_a_task_sleeping_in_its_backoff_at_once() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let runs = Arc::new(AtomicU32::new(0));
     let (report, elapsed, result) = rt.block_on(async {
         let group = TaskGroup::new();
@@ -283,7 +265,7 @@ fn render(ctx: TaskContext, rows: Vec<u32>) -> (u32, usize) {
 fn a_sync_task_is_restarted_on_the_blocking_pool_in_a_static_group() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let result = rt.block_on(async {
         let handle = render(TaskContext::new(), vec![1, 2, 3]);
         assert_eq!(names(&WORKERS.active()), ["reports/render"]);
@@ -321,7 +303,7 @@ impl Service {
 fn a_method_is_restarted_with_a_clone_of_its_arc_self_in_its_group() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let service = Arc::new(Service {
         workers: TaskGroup::new(),
         runs: AtomicU32::new(0),
@@ -346,7 +328,7 @@ fn a_method_is_restarted_with_a_clone_of_its_arc_self_in_its_group() {
 fn safe_go_with_restart_and_group_restarts_the_closure_and_stops_with_the_group() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let runs = Arc::new(AtomicU32::new(0));
     let (report, result) = rt.block_on(async {
         let workers = TaskGroup::new();

@@ -8,19 +8,8 @@ use std::time::Duration;
 
 use mruntime::{RestartPolicy, Task, TaskContext, TaskError, TaskGroup};
 use mruntime_tests::Capture;
+use mruntime_tests::settle;
 use tokio::time::Instant;
-
-fn paused_runtime(capture: &Capture) -> tokio::runtime::Runtime {
-    let mut builder = tokio::runtime::Builder::new_current_thread();
-    builder.start_paused(true);
-    capture.runtime(builder)
-}
-
-/// Lets every ready task run until all wait on a timer or a cancellation (paused clock: time
-/// only moves when nothing else can run, so this is deterministic).
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(1)).await;
-}
 
 fn names(sites: &[mruntime::Site]) -> Vec<String> {
     sites
@@ -42,7 +31,7 @@ async fn cooperative(ctx: TaskContext) -> &'static str {
 fn shutdown_during_a_backoff_stops_the_task_at_once_without_restarting_it() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let runs = Arc::new(AtomicUsize::new(0));
     let counted = runs.clone();
     let (report, elapsed, result) = rt.block_on(async move {
@@ -77,7 +66,7 @@ fn shutdown_during_a_backoff_stops_the_task_at_once_without_restarting_it() {
 fn a_panic_after_cancellation_is_not_restarted() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let (report, result) = rt.block_on(async {
         let group = TaskGroup::new();
         let handle = group
@@ -124,7 +113,7 @@ fn a_panic_after_cancellation_is_not_restarted() {
 fn a_worker_that_ignores_cancellation_is_named_and_aborted_at_the_deadline() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let dropped = Arc::new(AtomicBool::new(false));
     let flag = dropped.clone();
     rt.block_on(async move {
@@ -176,7 +165,7 @@ fn a_worker_that_ignores_cancellation_is_named_and_aborted_at_the_deadline() {
 fn tasks_that_ended_by_panic_are_named_in_the_report() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let report = rt.block_on(async {
         let group = TaskGroup::new();
         let _detached = group
@@ -242,7 +231,7 @@ fn tasks_that_ended_by_panic_are_named_in_the_report() {
 fn panics_of_many_tasks_of_one_site_are_counted_in_one_entry() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     let report = rt.block_on(async {
         let group = TaskGroup::new();
         for i in 0..10 {
@@ -262,7 +251,7 @@ fn panics_of_many_tasks_of_one_site_are_counted_in_one_entry() {
 fn active_lists_the_running_tasks_in_spawn_order() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     rt.block_on(async {
         let group = TaskGroup::new();
         let _detached = group.task("delivery", "processor").spawn(cooperative);
@@ -321,7 +310,7 @@ fn a_thousand_workers_shut_down_within_the_deadline() {
 fn tasks_spawned_after_shutdown_start_cancelled() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     rt.block_on(async {
         let group = TaskGroup::new();
         let report = group.shutdown(Duration::from_secs(1)).await;
@@ -351,7 +340,7 @@ fn tasks_spawned_after_shutdown_start_cancelled() {
 fn dropping_the_last_group_handle_cancels_its_tasks() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     rt.block_on(async {
         let group = TaskGroup::new();
         let clone = group.clone();
@@ -369,7 +358,7 @@ fn dropping_the_last_group_handle_cancels_its_tasks() {
 fn group_tasks_are_parented_at_the_spawn_and_their_panics_reported_once() {
     let capture = Capture::new();
     let _guard = capture.set_default();
-    let rt = paused_runtime(&capture);
+    let rt = capture.paused_runtime();
     rt.block_on(async {
         let group = TaskGroup::new();
         let request = tracing::info_span!("request");

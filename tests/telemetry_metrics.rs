@@ -3,18 +3,7 @@
 //! is process-wide.
 
 use mruntime::PanicPolicy::KeepRunning;
-use mruntime_tests::otel::{Attrs, Metrics};
-
-fn labels(component: &str, name: &str, policy: &str) -> Attrs {
-    [
-        ("component", component),
-        ("goroutine_name", name),
-        ("policy", policy),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
+use mruntime_tests::otel::{Attrs, Metrics, panic_labels};
 
 fn panic_in(component: &'static str, name: &'static str) {
     let _ = mruntime::guard(component, name, KeepRunning, || panic!("counted"));
@@ -40,10 +29,13 @@ fn panic_metrics_follow_the_global_provider_and_init_panic_metrics() {
         metrics.u64_sum("panic_recovered_total"),
         [
             (
-                labels("onboarding", "handler.create_account", "KeepRunning"),
+                panic_labels("onboarding", "handler.create_account", "KeepRunning"),
                 2
             ),
-            (labels("transaction", "balance-sync", "KeepRunning"), 3),
+            (
+                panic_labels("transaction", "balance-sync", "KeepRunning"),
+                3
+            ),
         ]
     );
     assert_eq!(
@@ -126,7 +118,7 @@ fn panic_metrics_follow_the_global_provider_and_init_panic_metrics() {
     panic_in("payments", "explicit");
     assert_eq!(
         explicit.u64_sum("panic_recovered_total"),
-        [(labels("payments", "explicit", "KeepRunning"), 1)]
+        [(panic_labels("payments", "explicit", "KeepRunning"), 1)]
     );
     assert!(
         !metrics

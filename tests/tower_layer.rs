@@ -14,7 +14,7 @@ use http::{Request, StatusCode, header};
 use mruntime::PanicPolicy::CrashProcess;
 use mruntime::tower::{DEFAULT_PANIC_BODY, RecoverLayer};
 use mruntime::{Panicked, recover};
-use mruntime_tests::otel::{Attrs, Metrics, Traces, event_attrs};
+use mruntime_tests::otel::{Attrs, Metrics, Traces, event_attrs, panic_labels};
 use mruntime_tests::{Capture, CapturedEvent, child_scenario, run_child};
 use opentelemetry::trace::Status;
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -37,17 +37,6 @@ fn panic_counts(component: &str) -> Vec<(Attrs, u64)> {
         .into_iter()
         .filter(|(attrs, _)| attrs.get("component").map(String::as_str) == Some(component))
         .collect()
-}
-
-fn labels(component: &str, name: &str, policy: &str) -> Attrs {
-    [
-        ("component", component),
-        ("goroutine_name", name),
-        ("policy", policy),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
 }
 
 fn only_panic_event(capture: &Capture) -> CapturedEvent {
@@ -157,7 +146,7 @@ fn service_fn_panic_in_the_response_future_becomes_the_default_500() {
     // Counted once, with static labels: never the path, never the message.
     assert_eq!(
         panic_counts("tower-fn"),
-        [(labels("tower-fn", "api.v1", "KeepRunning"), 1)]
+        [(panic_labels("tower-fn", "api.v1", "KeepRunning"), 1)]
     );
 }
 
@@ -227,7 +216,7 @@ fn panic_in_call_is_recovered_too_and_on_panic_builds_the_response() {
     assert_eq!(event.scope[0].name, "mruntime.http");
     assert_eq!(
         panic_counts("tower-call"),
-        [(labels("tower-call", "http", "KeepRunning"), 1)]
+        [(panic_labels("tower-call", "http", "KeepRunning"), 1)]
     );
 }
 
@@ -367,7 +356,7 @@ fn axum_router_handler_panic_becomes_500_and_the_next_request_succeeds() {
     assert_eq!(event.scope[0].name, "mruntime.http");
     assert_eq!(
         panic_counts("axum-layer"),
-        [(labels("axum-layer", "http", "KeepRunning"), 1)]
+        [(panic_labels("axum-layer", "http", "KeepRunning"), 1)]
     );
 }
 
@@ -407,7 +396,10 @@ fn axum_recover_handler_inside_the_layer_reports_once_with_the_request() {
     assert_eq!(scopes, ["mruntime.guard", "mruntime.http"]);
     assert_eq!(
         panic_counts("axum-handler"),
-        [(labels("axum-handler", "handler.transfer", "KeepRunning"), 1)]
+        [(
+            panic_labels("axum-handler", "handler.transfer", "KeepRunning"),
+            1
+        )]
     );
     assert_eq!(panic_counts("axum-nested"), []);
 }

@@ -33,6 +33,14 @@ impl CapturedEvent {
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields.get(name).map(String::as_str)
     }
+
+    /// The field `name` as a number; panics, naming the event, when it is missing or not one.
+    pub fn field_u64(&self, name: &str) -> u64 {
+        self.field(name)
+            .unwrap_or_else(|| panic!("no field {name} in {self:#?}"))
+            .parse()
+            .unwrap_or_else(|e| panic!("field {name} of {self:#?} is not a number: {e}"))
+    }
 }
 
 #[derive(Default)]
@@ -99,6 +107,13 @@ impl Capture {
 
     /// A runtime from `builder` (configured by the test: `start_paused`, say) with every driver
     /// enabled and every thread reporting to this capture.
+    /// A current-thread runtime on tokio's paused clock (time only moves when every task waits).
+    pub fn paused_runtime(&self) -> tokio::runtime::Runtime {
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        builder.start_paused(true);
+        self.runtime(builder)
+    }
+
     pub fn runtime(&self, builder: tokio::runtime::Builder) -> tokio::runtime::Runtime {
         self.builder(builder)
     }

@@ -9,3 +9,9 @@ pub mod service;
 
 pub use capture::{Capture, CapturedEvent, CapturedSpan};
 pub use child::{ChildOutcome, child_scenario, run_child};
+
+/// Lets every ready task run until all wait on a timer or a cancellation (on the paused clock time
+/// only moves when nothing else can run, so this is deterministic).
+pub async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+}

@@ -22,6 +22,18 @@ use tracing_subscriber::layer::SubscriberExt;
 /// Attributes of a data point or an event, as strings.
 pub type Attrs = BTreeMap<String, String>;
 
+/// The attributes of a `panic_recovered_total` point.
+pub fn panic_labels(component: &str, name: &str, policy: &str) -> Attrs {
+    [
+        ("component", component),
+        ("goroutine_name", name),
+        ("policy", policy),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
 fn attrs<'a>(kvs: impl Iterator<Item = &'a opentelemetry::KeyValue>) -> Attrs {
     kvs.map(|kv| (kv.key.to_string(), kv.value.to_string()))
         .collect()
