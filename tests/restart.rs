@@ -39,14 +39,6 @@ fn documented_bounds(first: u64, second: u64, n: u32) -> (u64, u64) {
     ((cap / 2).max(first), cap)
 }
 
-fn restart_backoffs(capture: &Capture) -> Vec<u64> {
-    capture
-        .events_named("task.restarting")
-        .iter()
-        .map(|e| e.field_u64("backoff_ms"))
-        .collect()
-}
-
 #[test]
 fn backoff_grows_exponentially_within_its_bounds_and_is_what_the_task_waited() {
     let capture = Capture::new();
@@ -79,7 +71,7 @@ fn backoff_grows_exponentially_within_its_bounds_and_is_what_the_task_waited() {
         assert_eq!(event.field("goroutine_name"), Some("processor"));
         assert_eq!(event.field_u64("attempt"), i as u64 + 2);
     }
-    let backoffs = restart_backoffs(&capture);
+    let backoffs = capture.u64_fields("task.restarting", "backoff_ms");
     for (n, backoff) in (1..).zip(&backoffs) {
         let (low, high) = documented_bounds(100, 2_000, n);
         assert!(
@@ -117,7 +109,7 @@ fn jitter_spreads_the_restarts_of_tasks_failing_together_within_the_bounds() {
             handle.await.unwrap();
         }
     });
-    let backoffs = restart_backoffs(&capture);
+    let backoffs = capture.u64_fields("task.restarting", "backoff_ms");
     assert_eq!(backoffs.len(), 200);
     assert!(
         backoffs.iter().all(|b| (100..=200).contains(b)),
@@ -199,7 +191,7 @@ fn failures_spaced_beyond_the_window_restart_forever_at_the_first_backoff_step()
             .await
     });
     assert_eq!(result.unwrap(), 51);
-    let backoffs = restart_backoffs(&capture);
+    let backoffs = capture.u64_fields("task.restarting", "backoff_ms");
     assert_eq!(backoffs.len(), 50);
     // Each attempt ran 2s (longer than `within`) before panicking: the backoff resets each time.
     assert!(
@@ -230,7 +222,7 @@ fn a_run_as_long_as_the_window_resets_the_backoff_and_a_shorter_one_does_not() {
             .await
     });
     assert_eq!(result.unwrap(), 6);
-    let backoffs = restart_backoffs(&capture);
+    let backoffs = capture.u64_fields("task.restarting", "backoff_ms");
     // Steps: 1, 2, 3 (9.999s is not a clean `within`), reset to 1 (10s is), 2.
     let steps = [1, 2, 3, 1, 2];
     assert_eq!(backoffs.len(), steps.len());
@@ -333,7 +325,10 @@ fn a_supervised_blocking_task_restarts_on_the_blocking_pool() {
     });
     let (attempt, _thread) = result.unwrap();
     assert_eq!(attempt, 3);
-    assert_eq!(restart_backoffs(&capture), [50, 50]);
+    assert_eq!(
+        capture.u64_fields("task.restarting", "backoff_ms"),
+        [50, 50]
+    );
     let panics = capture.panic_events();
     assert_eq!(panics.len(), 2);
     let task = &capture.spans_named("mruntime.task")[0];

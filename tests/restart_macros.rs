@@ -9,32 +9,9 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use mruntime::{TaskContext, TaskError, TaskGroup, safe_go, safe_task};
-use mruntime_tests::Capture;
 use mruntime_tests::settle;
+use mruntime_tests::{Capture, site_names};
 use tokio::time::Instant;
-
-fn restart_backoffs(capture: &Capture) -> Vec<u64> {
-    capture
-        .events_named("task.restarting")
-        .iter()
-        .map(|e| e.field_u64("backoff_ms"))
-        .collect()
-}
-
-fn panic_attempts(capture: &Capture) -> Vec<u64> {
-    capture
-        .panic_events()
-        .iter()
-        .map(|e| e.field_u64("attempt"))
-        .collect()
-}
-
-fn names(sites: &[mruntime::Site]) -> Vec<String> {
-    sites
-        .iter()
-        .map(|s| format!("{}/{}", s.component(), s.name()))
-        .collect()
-}
 
 /// A value whose clones are counted, and which remembers what its attempt did to it.
 #[derive(Debug)]
@@ -104,12 +81,12 @@ fn a_task_that_panics_twice_is_restarted_with_fresh_clones_and_returns_from_atte
     assert_eq!(clones.load(Ordering::SeqCst), 3, "one clone per attempt");
 
     // The policy is the attribute's: backoff "100ms..10s" gives 100-200ms, then 200-400ms.
-    let backoffs = restart_backoffs(&capture);
+    let backoffs = capture.u64_fields("task.restarting", "backoff_ms");
     assert_eq!(backoffs.len(), 2, "{backoffs:?}");
     assert!((100..=200).contains(&backoffs[0]), "{backoffs:?}");
     assert!((200..=400).contains(&backoffs[1]), "{backoffs:?}");
     assert_eq!(elapsed, Duration::from_millis(backoffs.iter().sum()));
-    assert_eq!(panic_attempts(&capture), [1, 2]);
+    assert_eq!(capture.u64_fields("panic.recovered", "attempt"), [1, 2]);
     for event in capture.panic_events() {
         assert_eq!(event.field("component"), Some("delivery"));
         assert_eq!(event.field("goroutine_name"), Some("processor"));
@@ -157,13 +134,13 @@ fn a_task_past_its_max_restarts_gives_up_with_the_last_panic() {
     assert_eq!(gave_up[0].field_u64("max_restarts"), 2);
     assert_eq!(gave_up[0].field_u64("within_ms"), 60_000);
     assert_eq!(gave_up[0].field_u64("attempt"), 3);
-    let backoffs = restart_backoffs(&capture);
+    let backoffs = capture.u64_fields("task.restarting", "backoff_ms");
     assert_eq!(backoffs.len(), 2);
     assert!(
         backoffs.iter().all(|b| (10..=20).contains(b)),
         "{backoffs:?}"
     );
-    assert_eq!(panic_attempts(&capture), [1, 2, 3]);
+    assert_eq!(capture.u64_fields("panic.recovered", "attempt"), [1, 2, 3]);
 }
 
 /// The group is an argument here: `group = ..` may use the function's arguments.
@@ -191,7 +168,7 @@ fn group_shutdown_stops_a_task_sleeping_in_its_backoff_at_once() {
         settle().await; // attempt 1 panicked; the task sleeps its 10s backoff
         tokio::time::sleep(Duration::from_millis(9_990)).await;
         assert_eq!(runs.load(Ordering::SeqCst), 1, "still in the 10s backoff");
-        assert_eq!(names(&group.active()), ["delivery/queue-reader"]);
+        assert_eq!(site_names(&group.active()), ["delivery/queue-reader"]);
 
         let before = Instant::now();
         let report = group.shutdown(Duration::from_secs(30)).await;
@@ -268,12 +245,12 @@ fn a_sync_task_is_restarted_on_the_blocking_pool_in_a_static_group() {
     let rt = capture.paused_runtime();
     let result = rt.block_on(async {
         let handle = render(TaskContext::new(), vec![1, 2, 3]);
-        assert_eq!(names(&WORKERS.active()), ["reports/render"]);
+        assert_eq!(site_names(&WORKERS.active()), ["reports/render"]);
         handle.await
     });
     assert_eq!(result.unwrap(), (2, 3));
-    assert_eq!(restart_backoffs(&capture), [50]);
-    assert_eq!(panic_attempts(&capture), [1]);
+    assert_eq!(capture.u64_fields("task.restarting", "backoff_ms"), [50]);
+    assert_eq!(capture.u64_fields("panic.recovered", "attempt"), [1]);
     assert!(WORKERS.active().is_empty());
 }
 
@@ -312,14 +289,14 @@ fn a_method_is_restarted_with_a_clone_of_its_arc_self_in_its_group() {
     let (report, result) = rt.block_on(async {
         let handle = service.clone().reconcile(TaskContext::new());
         tokio::time::sleep(Duration::from_secs(1)).await;
-        assert_eq!(names(&service.workers.active()), ["ledger/reconcile"]);
+        assert_eq!(site_names(&service.workers.active()), ["ledger/reconcile"]);
         let report = service.workers.shutdown(Duration::from_secs(5)).await;
         (report, handle.await)
     });
     assert!(report.is_clean(), "{report}");
     assert_eq!(result.unwrap(), "reconciler stopped at attempt 2");
     assert_eq!(service.runs.load(Ordering::SeqCst), 2);
-    assert_eq!(restart_backoffs(&capture), [10]);
+    assert_eq!(capture.u64_fields("task.restarting", "backoff_ms"), [10]);
     // The task's clones of the Arc are gone with it.
     assert_eq!(Arc::strong_count(&service), 1);
 }
@@ -353,7 +330,7 @@ fn safe_go_with_restart_and_group_restarts_the_closure_and_stops_with_the_group(
             }
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
-        assert_eq!(names(&workers.active()), ["notification/email-sender"]);
+        assert_eq!(site_names(&workers.active()), ["notification/email-sender"]);
         let report = workers.shutdown(Duration::from_secs(5)).await;
         (report, handle.await)
     });
@@ -361,8 +338,11 @@ fn safe_go_with_restart_and_group_restarts_the_closure_and_stops_with_the_group(
     assert!(report.is_clean(), "{report}");
     assert_eq!(result.unwrap(), 3);
     assert_eq!(runs.load(Ordering::SeqCst), 3);
-    assert_eq!(restart_backoffs(&capture), [50, 50]);
-    assert_eq!(panic_attempts(&capture), [1, 2]);
+    assert_eq!(
+        capture.u64_fields("task.restarting", "backoff_ms"),
+        [50, 50]
+    );
+    assert_eq!(capture.u64_fields("panic.recovered", "attempt"), [1, 2]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -404,7 +384,7 @@ async fn safe_go_future_in_a_group_is_named_and_aborted_when_it_ignores_the_shut
     );
     assert_eq!(done.await.unwrap(), 5);
     settle().await;
-    assert_eq!(names(&workers.active()), ["legacy/poller"]);
+    assert_eq!(site_names(&workers.active()), ["legacy/poller"]);
     let report = workers.shutdown(Duration::from_secs(2)).await;
-    assert_eq!(names(report.not_stopped()), ["legacy/poller"]);
+    assert_eq!(site_names(report.not_stopped()), ["legacy/poller"]);
 }

@@ -7,16 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mruntime::{RestartPolicy, Task, TaskContext, TaskError, TaskGroup};
-use mruntime_tests::Capture;
 use mruntime_tests::settle;
+use mruntime_tests::{Capture, site_names};
 use tokio::time::Instant;
-
-fn names(sites: &[mruntime::Site]) -> Vec<String> {
-    sites
-        .iter()
-        .map(|s| format!("{}/{}", s.component(), s.name()))
-        .collect()
-}
 
 async fn cooperative(ctx: TaskContext) -> &'static str {
     loop {
@@ -44,7 +37,7 @@ fn shutdown_during_a_backoff_stops_the_task_at_once_without_restarting_it() {
                 async { panic!("queue unreachable") }
             });
         settle().await; // attempt 1 has panicked; the task sleeps its 10s backoff
-        assert_eq!(names(&group.active()), ["delivery/processor"]);
+        assert_eq!(site_names(&group.active()), ["delivery/processor"]);
 
         let before = Instant::now();
         let report = group.shutdown(Duration::from_secs(30)).await;
@@ -142,7 +135,7 @@ fn a_worker_that_ignores_cancellation_is_named_and_aborted_at_the_deadline() {
             Duration::from_secs(5),
             "waited the whole deadline"
         );
-        assert_eq!(names(report.not_stopped()), ["legacy/poller"]);
+        assert_eq!(site_names(report.not_stopped()), ["legacy/poller"]);
         assert!(report.panicked().is_empty());
         assert!(!report.is_clean());
         assert_eq!(
@@ -265,7 +258,7 @@ fn active_lists_the_running_tasks_in_spawn_order() {
         settle().await;
         // The supervised task sleeps in its backoff: it is still a running task.
         assert_eq!(
-            names(&group.active()),
+            site_names(&group.active()),
             ["delivery/processor", "delivery/retrier"]
         );
         let report = group.shutdown(Duration::from_secs(1)).await;

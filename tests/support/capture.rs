@@ -126,6 +126,15 @@ impl Capture {
             .collect()
     }
 
+    /// The number in field `field` of every event with message `message`, in order (the backoffs
+    /// of `task.restarting`, the attempts of `panic.recovered`, ...).
+    pub fn u64_fields(&self, message: &str, field: &str) -> Vec<u64> {
+        self.events_named(message)
+            .iter()
+            .map(|e| e.field_u64(field))
+            .collect()
+    }
+
     /// Spans named `name`, in creation order.
     pub fn spans_named(&self, name: &str) -> Vec<CapturedSpan> {
         self.spans()

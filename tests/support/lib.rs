@@ -15,3 +15,11 @@ pub use child::{ChildOutcome, child_scenario, run_child};
 pub async fn settle() {
     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
 }
+
+/// `component/name` of each site, for comparing shutdown reports and `active()` lists.
+pub fn site_names(sites: &[mruntime::Site]) -> Vec<String> {
+    sites
+        .iter()
+        .map(|s| format!("{}/{}", s.component(), s.name()))
+        .collect()
+}
