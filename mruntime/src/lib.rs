@@ -54,6 +54,7 @@ mod guard;
 mod panic;
 mod policy;
 mod site;
+mod spawn;
 mod task;
 mod telemetry;
 

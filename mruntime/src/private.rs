@@ -6,10 +6,10 @@ use std::future::Future;
 pub use crate::guard::{FromPanic, GuardedFuture};
 pub use crate::panic::Panicked;
 pub use crate::policy::RestartPolicy;
+pub use crate::policy::{PanicPolicy, PanicPolicy::CrashProcess, PanicPolicy::KeepRunning};
 pub use crate::site::Site;
 use crate::task::Placement;
 pub use crate::task::{TaskContext, TaskGroup, TaskHandle};
-pub use crate::{PanicPolicy, PanicPolicy::CrashProcess, PanicPolicy::KeepRunning};
 
 /// `#[recover]` on a sync fn: run the body guarded, in a span.
 #[inline]

@@ -6,8 +6,10 @@ use std::time::Duration;
 use sentry_core::protocol::{Event, Exception, Level, Mechanism};
 use sentry_core::{Hub, types::protocol::v7::Map};
 
+use crate::panic::Panicked;
+use crate::policy::PanicPolicy;
+use crate::telemetry::ErrorReporter;
 use crate::telemetry::limits::trimmed_stack;
-use crate::{ErrorReporter, PanicPolicy, Panicked};
 
 /// Sends every recovered panic to Sentry as an exception event: type `panic`, the panic value,
 /// the stack frames of the panic's backtrace (when captured), tags `component`, `goroutine_name`

@@ -1,6 +1,6 @@
 //! Where a guard stands: the component, name and policy every report is labelled with.
 
-use crate::PanicPolicy;
+use crate::policy::PanicPolicy;
 
 /// The identity of a guarded call or task: component, name and policy.
 ///

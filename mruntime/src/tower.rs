@@ -42,9 +42,11 @@ use tower_service::Service;
 use tracing::Span;
 
 use crate::guard::catch;
-use crate::telemetry::limits::{VALUE_LIMIT, truncate};
+use crate::panic::Panicked;
+use crate::policy::PanicPolicy;
+use crate::site::Site;
+use crate::telemetry::egress;
 use crate::telemetry::request::{self, RequestFields};
-use crate::{PanicPolicy, Panicked, Site};
 
 /// The body of [`DefaultPanicResponse`]: it never contains the panic message.
 pub const DEFAULT_PANIC_BODY: &str = r#"{"error":"internal server error"}"#;
@@ -319,11 +321,7 @@ where
             method: request.method().clone(),
             uri: request.uri().clone(),
         };
-        let span = request_span(
-            &self.site,
-            &served.method,
-            &truncate(served.uri.path(), VALUE_LIMIT),
-        );
+        let span = request_span(&self.site, &served.method, &egress::path(served.uri.path()));
         let inner = &mut self.inner;
         let called = {
             let _entered = span.enter();

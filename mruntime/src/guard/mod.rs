@@ -11,8 +11,8 @@ pub use from_panic::FromPanic;
 pub use future::GuardedFuture;
 pub(crate) use future::TaskFuture;
 
-use crate::PanicPolicy;
 use crate::panic::{Panicked, enter_guard, exit_guard, take_captured};
+use crate::policy::PanicPolicy;
 use crate::site::Site;
 use crate::telemetry;
 

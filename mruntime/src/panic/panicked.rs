@@ -5,8 +5,8 @@ use std::backtrace::Backtrace;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::PanicPolicy;
 use crate::panic::Captured;
+use crate::policy::PanicPolicy;
 use crate::site::Site;
 
 /// Where a panic happened: file, line and column of the `panic!` (or failed `unwrap`, ...).

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::PanicPolicy;
+use crate::policy::PanicPolicy;
 use crate::policy::RestartPolicy;
 use crate::site::Site;
 use crate::task::launch::{self, Placement};

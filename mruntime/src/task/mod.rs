@@ -1,5 +1,5 @@
 //! Tasks: guarded spawns and their handles, task contexts, groups with graceful shutdown, and
-//! supervision. `spawn.rs` is the one place in mruntime that spawns.
+//! supervision, on top of [`crate::spawn`], the one place in mruntime that spawns.
 
 mod builder;
 mod context;
@@ -19,4 +19,4 @@ pub(crate) use launch::{
 };
 pub use report::{PanicSummary, ShutdownReport};
 pub use spawn::{spawn, spawn_blocking};
-pub(crate) use spawn::{spawn_blocking_site, spawn_site, spawn_thread, untraced_task};
+pub(crate) use spawn::{spawn_blocking_site, spawn_site, untraced_task};

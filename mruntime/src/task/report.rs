@@ -99,7 +99,7 @@ impl fmt::Display for ShutdownReport {
                     p.name(),
                     p.tasks,
                     p.last_attempt,
-                    p.last_message
+                    crate::telemetry::egress::message(&p.last_message)
                 )?;
             }
         }

@@ -1,13 +1,13 @@
-//! The one place in mruntime that really spawns.
-#![allow(clippy::disallowed_methods)] // this module is the sanctioned wrapper around tokio's spawns
+//! Guarded spawns: a task's future (or blocking closure) wrapped in its guard and span, handed to
+//! [`crate::spawn`], the one place that really spawns.
 
 use std::future::Future;
 
 use tokio::task::JoinHandle;
 
-use crate::PanicPolicy;
 use crate::guard::{TaskFuture, catch};
 use crate::panic::Panicked;
+use crate::policy::PanicPolicy;
 use crate::site::{AsSite, Site};
 use crate::task::TaskHandle;
 use crate::telemetry;
@@ -43,12 +43,12 @@ where
     G: Future<Output = Result<T, Panicked>> + Send + 'static,
 {
     if telemetry::task_metrics_enabled() {
-        tokio::task::spawn(with_lifecycle(
+        crate::spawn::task(with_lifecycle(
             telemetry::TaskLifecycle::start(meta),
             guarded,
         ))
     } else {
-        tokio::task::spawn(guarded)
+        crate::spawn::task(guarded)
     }
 }
 
@@ -58,19 +58,11 @@ where
 /// and cancelled.
 async fn with_lifecycle<T>(
     lifecycle: telemetry::TaskLifecycle,
-    guarded: impl Future<Output = Result<T, crate::Panicked>>,
-) -> Result<T, crate::Panicked> {
+    guarded: impl Future<Output = Result<T, crate::panic::Panicked>>,
+) -> Result<T, crate::panic::Panicked> {
     let result = guarded.await;
     lifecycle.finish(result.is_err());
     result
-}
-
-/// Starts an OS thread (the crash flush's watchdog-bounded worker).
-pub(crate) fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(f)
-        .map(drop)
 }
 
 /// Runs `f` on tokio's blocking pool guarded under `site`.
@@ -84,7 +76,7 @@ where
     let meta = *site.site();
     let lifecycle =
         telemetry::task_metrics_enabled().then(|| telemetry::TaskLifecycle::start(&meta));
-    let join = tokio::task::spawn_blocking(move || {
+    let join = crate::spawn::blocking(move || {
         let _entered = span.enter();
         let result = catch(site.site(), f);
         if let Some(lifecycle) = lifecycle {
@@ -102,7 +94,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    tokio::task::spawn(future)
+    crate::spawn::task(future)
 }
 
 /// Runs a closure that guards itself on tokio's blocking pool (see [`spawn_prepared`]).
@@ -111,7 +103,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
+    crate::spawn::blocking(f)
 }
 
 /// Spawns `future` as a guarded task: the Go `mruntime.SafeGoWithContextAndComponent`, and what

@@ -50,7 +50,10 @@ pub fn set_crash_flush_timeout(timeout: Duration) {
 /// than a re-panic: tokio would catch a re-panic in a task and the process would survive.
 #[cold]
 pub(crate) fn crash(panicked: &Panicked) -> ! {
-    eprintln!("mruntime: CrashProcess: {panicked}; flushing telemetry, then aborting");
+    eprintln!(
+        "mruntime: CrashProcess: {}; flushing telemetry, then aborting",
+        crate::telemetry::egress::stderr_summary(panicked)
+    );
     // The guard's span is still open (we are inside it): end its OpenTelemetry span now so the
     // span processor exports it with its panic events.
     let _ = Silenced::run(|| {
@@ -88,7 +91,7 @@ fn flush_within(timeout: Duration) {
         }
         let _ = done.send(());
     };
-    match crate::task::spawn_thread("mruntime-crash-flush", work) {
+    match crate::spawn::thread("mruntime-crash-flush", work) {
         Ok(()) => {
             let _ = finished.recv_timeout(deadline.saturating_duration_since(Instant::now()));
         }

@@ -3,6 +3,7 @@
 //! reporter), then the crash path.
 
 mod crash;
+pub(crate) mod egress;
 pub(crate) mod limits;
 mod metrics;
 mod redact;
@@ -48,8 +49,10 @@ fn contain(sink: &str, panicked: &Panicked, f: impl FnOnce()) {
             .or_else(|| fault.downcast_ref::<String>().map(String::as_str))
             .unwrap_or("non-string panic payload");
         eprintln!(
-            "mruntime: the {sink} panicked ({fault}) while reporting a recovered panic; \
-             the recovered panic keeps its policy: {panicked}"
+            "mruntime: the {sink} panicked ({}) while reporting a recovered panic; \
+             the recovered panic keeps its policy: {}",
+            egress::stderr_text(fault),
+            egress::stderr_summary(panicked)
         );
     }
 }

@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::ptr;
 
-use crate::telemetry::limits::{VALUE_LIMIT, truncate};
+use crate::telemetry::egress;
 
 /// What a report says about the request being served.
 #[derive(Debug, Clone, Copy)]
@@ -40,8 +40,8 @@ pub(crate) fn scoped<R>(request: &RequestFields<'_>, f: impl FnOnce() -> R) -> R
     f()
 }
 
-/// Calls `f` with the request being served on this thread, if any; the path is cut to the
-/// length limit of panic values.
+/// Calls `f` with the request being served on this thread, if any; the path as
+/// [`egress::path`] lets it out.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<RequestFields<'_>>) -> R) -> R {
     let current = CURRENT.try_with(Cell::get).unwrap_or(ptr::null());
     // SAFETY: `current` is non-null only while `scoped` runs on this thread, and `scoped`'s
@@ -51,7 +51,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<RequestFields<'_>>) -> R) ->
     match request {
         None => f(None),
         Some(request) => {
-            let path = truncate(request.path, VALUE_LIMIT);
+            let path = egress::path(request.path);
             f(Some(RequestFields {
                 method: request.method,
                 path: &path,
