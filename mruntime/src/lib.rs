@@ -74,8 +74,8 @@ pub use task::{
     spawn, spawn_blocking,
 };
 pub use telemetry::{
-    ErrorReporter, clear_error_reporter, enable_task_metrics, init_panic_metrics, on_crash,
-    set_crash_flush_timeout, set_error_reporter, set_production_mode,
+    ErrorReporter, add_secret_keys, clear_error_reporter, enable_task_metrics, init_panic_metrics,
+    on_crash, set_crash_flush_timeout, set_error_reporter, set_production_mode,
 };
 /// The cancellation token of a [`TaskContext`] (re-exported from `tokio_util`).
 pub use tokio_util::sync::CancellationToken;

@@ -9,12 +9,23 @@ use sentry_core::{Hub, types::protocol::v7::Map};
 use crate::panic::Panicked;
 use crate::policy::PanicPolicy;
 use crate::telemetry::ErrorReporter;
+use crate::telemetry::egress;
 use crate::telemetry::limits::trimmed_stack;
 
 /// Sends every recovered panic to Sentry as an exception event: type `panic`, the panic value,
 /// the stack frames of the panic's backtrace (when captured), tags `component`, `goroutine_name`
 /// and `policy`, and the location and attempt as extra data. A `CrashProcess` panic is sent at
 /// level `fatal` and flushed before the abort.
+///
+/// What leaves the process, exactly (see [`SentryReporter::event`]):
+/// - the exception's value: the panic message cut to 1024 characters with its secrets replaced
+///   by `[REDACTED]` ([`add_secret_keys`](crate::add_secret_keys)); in production mode
+///   ([`set_production_mode`](crate::set_production_mode)) `panic recovered (details redacted)`;
+/// - the stack frames: every frame of the backtrace from the panicking code down to the thread's
+///   entry, without the frames of the panic machinery and of `catch_unwind` (runtime frames
+///   included, not collapsed as in the log line); none in production mode;
+/// - tags and extra data: the static component, name and policy, the location
+///   (`file:line:col`) and the attempt. Never a request path, never the raw payload.
 ///
 /// ```
 /// // After `let _sentry = sentry::init("https://key@sentry.example/1");`
@@ -44,14 +55,18 @@ impl SentryReporter {
         }
     }
 
-    /// The event sent for `panic`.
+    /// The event sent for `panic`. Its text goes through the same gate as every sink's, so the
+    /// event is bounded and redacted whichever `Panicked` it is built from (the reporter is given
+    /// the sinks' copy already; redacting again changes nothing).
     pub fn event(panic: &Panicked) -> Event<'static> {
+        let production = egress::production();
         let stacktrace = panic
             .backtrace()
+            .filter(|_| !production)
             .and_then(|bt| sentry_backtrace::parse_stacktrace(&trimmed_stack(bt)));
         let exception = Exception {
             ty: "panic".into(),
-            value: Some(panic.message().to_owned()),
+            value: Some(egress::value_for(panic.message(), production).into_owned()),
             stacktrace,
             mechanism: Some(Mechanism {
                 ty: "mruntime".into(),

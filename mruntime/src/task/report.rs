@@ -5,12 +5,15 @@ use std::time::Duration;
 
 use crate::panic::Panicked;
 use crate::site::Site;
+use crate::telemetry::egress;
 
 /// What [`TaskGroup::shutdown`](crate::TaskGroup::shutdown) found: the tasks that did not stop
 /// before the deadline (they were aborted), and the tasks that ended by panic since the group was
 /// created (or since its previous shutdown).
 ///
-/// Its `Display` is one line for your shutdown log.
+/// Its `Display` is one line for your shutdown log, and like every text mruntime lets out of the
+/// process it shows panic messages bounded and redacted, and none in production mode
+/// ([`set_production_mode`](crate::set_production_mode)).
 ///
 /// ```
 /// use std::time::Duration;
@@ -99,7 +102,7 @@ impl fmt::Display for ShutdownReport {
                     p.name(),
                     p.tasks,
                     p.last_attempt,
-                    crate::telemetry::egress::message(&p.last_message)
+                    egress::message(&p.last_message)
                 )?;
             }
         }
@@ -124,14 +127,16 @@ impl PanicSummary {
         PanicSummary {
             site: *panicked.site(),
             tasks: 1,
-            last_message: panicked.message().to_owned(),
+            last_message: egress::value(panicked.message()).into_owned(),
             last_attempt: panicked.attempt(),
         }
     }
 
     pub(crate) fn add(&mut self, panicked: &Panicked) {
         self.tasks += 1;
-        panicked.message().clone_into(&mut self.last_message);
+        egress::value(panicked.message())
+            .as_ref()
+            .clone_into(&mut self.last_message);
         self.last_attempt = panicked.attempt();
     }
 
@@ -155,7 +160,10 @@ impl PanicSummary {
         self.tasks
     }
 
-    /// The message of the last such panic.
+    /// The message of the last such panic, as it may leave the process (this summary is meant
+    /// for logs): cut to 1024 characters, secrets redacted, and in production mode
+    /// `panic recovered (details redacted)`, as of when the panic was recorded. The raw message
+    /// is the one of the [`Panicked`] the task's handle returned.
     pub fn last_message(&self) -> &str {
         &self.last_message
     }

@@ -1,16 +1,73 @@
 //! The one gate for text about a panic that leaves the process: every sink (the tracing event,
 //! OpenTelemetry span events and log records, the reporter's text, stderr lines, report
-//! displays, request paths) takes its text from here, bounded and redacted.
+//! displays, request paths) takes its text from here, bounded and redacted. Text is cut to its
+//! limit *before* it is scanned for secrets, so a 10 MB payload costs what a short one does.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::panic::Panicked;
-use crate::telemetry::limits::{VALUE_LIMIT, truncate};
+use crate::telemetry::limits::{VALUE_LIMIT, cut_with_marker, window};
+use crate::telemetry::redact::{REDACTED_VALUE, Scan, production_mode, redact_secrets};
 use crate::telemetry::view::SinkView;
 
+/// What stderr says of a sink's own fault in production mode.
+const FAULT_REDACTED: &str = "details redacted";
+
+/// Whether production mode is on: no panic value, no stack leaves the process.
+pub(crate) fn production() -> bool {
+    production_mode()
+}
+
+/// A panic value as it may leave the process: in production mode [`REDACTED_VALUE`]; outside
+/// it cut to [`VALUE_LIMIT`] characters and its secrets redacted.
+pub(crate) fn value_for(text: &str, production: bool) -> Cow<'_, str> {
+    if production {
+        Cow::Borrowed(REDACTED_VALUE)
+    } else {
+        bounded_and_redacted(text, Scan::default())
+    }
+}
+
+/// [`value_for`] in the current mode.
+pub(crate) fn value(text: &str) -> Cow<'_, str> {
+    value_for(text, production())
+}
+
+/// A panic message as a display (a shutdown report) may show it: [`value`].
+pub(crate) fn message(text: &str) -> Cow<'_, str> {
+    value(text)
+}
+
+/// A request path as telemetry may carry it, in every mode: cut to [`VALUE_LIMIT`] characters,
+/// secrets in it (`/reset/password=..`, `;jsessionid=..`) redacted.
+pub(crate) fn path(text: &str) -> Cow<'_, str> {
+    bounded_and_redacted(
+        text,
+        Scan {
+            cut: false,
+            path: true,
+        },
+    )
+}
+
+/// `text` cut to [`VALUE_LIMIT`] characters, then scanned: the scanner never sees more than
+/// the limit. A secret running into the cut is redacted whole (the scanner is told the text was
+/// cut), and the marker goes after what is left.
+fn bounded_and_redacted(text: &str, scan: Scan) -> Cow<'_, str> {
+    let (head, cut) = window(text, VALUE_LIMIT);
+    let redacted = redact_secrets(head, Scan { cut, ..scan });
+    // Redaction can lengthen the text (`k=v` becomes `k=[REDACTED]`): cut again after it.
+    if cut || redacted.chars().nth(VALUE_LIMIT).is_some() {
+        Cow::Owned(cut_with_marker(&redacted, VALUE_LIMIT))
+    } else {
+        redacted
+    }
+}
+
 /// A one-line description of `panicked` for stderr (`panic in c/n at file:line:col: value`):
-/// the value as every sink sees it, control characters escaped.
+/// the value as every sink sees it (bounded, redacted, or withheld in production mode), control
+/// characters escaped.
 pub(crate) fn stderr_summary(panicked: &Panicked) -> String {
     let view = SinkView::new(panicked);
     let mut line = format!("panic in {}/{}", panicked.component(), panicked.name());
@@ -22,19 +79,13 @@ pub(crate) fn stderr_summary(panicked: &Panicked) -> String {
     line
 }
 
-/// Free text (a sink's own panic message, an I/O error) bound for stderr.
+/// Free text (a sink's own panic message) bound for stderr: as a panic value, control
+/// characters escaped; in production mode only that details were redacted.
 pub(crate) fn stderr_text(text: &str) -> String {
-    escape_control(&message(text)).into_owned()
-}
-
-/// A panic message as a display (a shutdown report) may show it.
-pub(crate) fn message(text: &str) -> Cow<'_, str> {
-    truncate(text, VALUE_LIMIT)
-}
-
-/// A request path as telemetry may carry it.
-pub(crate) fn path(text: &str) -> Cow<'_, str> {
-    truncate(text, VALUE_LIMIT)
+    if production() {
+        return FAULT_REDACTED.to_owned();
+    }
+    escape_control(&value_for(text, false)).into_owned()
 }
 
 /// `text` with control characters (newlines included) escaped, so one report stays one line.
@@ -51,4 +102,62 @@ fn escape_control(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::limits::TRUNCATED_MARKER;
+    use crate::telemetry::redact::LAST_SCANNED;
+
+    #[test]
+    fn the_scanner_only_sees_the_cut_text() {
+        let huge = format!("password=hunter2 {}", "x".repeat(10 * 1024 * 1024));
+        let out = value_for(&huge, false);
+        assert!(LAST_SCANNED.with(|last| last.get()) <= VALUE_LIMIT * 4);
+        assert_eq!(out.chars().count(), VALUE_LIMIT);
+        assert!(out.starts_with("password=[REDACTED] xxx") && out.ends_with(TRUNCATED_MARKER));
+        let short = value_for("password=hunter2", false);
+        assert_eq!(short, "password=[REDACTED]");
+        assert_eq!(
+            LAST_SCANNED.with(|last| last.get()),
+            "password=hunter2".len()
+        );
+    }
+
+    #[test]
+    fn a_secret_across_the_cut_is_not_half_leaked() {
+        let secret = "s".repeat(3000);
+        for prefix in [1000, 1010, 1020, 1023] {
+            let text = format!("{}token={secret} tail", "x".repeat(prefix - 6));
+            assert!(!value_for(&text, false).contains("ss"), "prefix {prefix}");
+            let dsn = format!("{}postgres://ana:{secret}@db/app", "x".repeat(prefix - 15));
+            assert!(
+                !value_for(&dsn, false).contains("ss"),
+                "dsn prefix {prefix}"
+            );
+        }
+    }
+
+    #[test]
+    fn production_mode_withholds_the_value() {
+        assert_eq!(value_for("card 4111", true), REDACTED_VALUE);
+        assert_eq!(value_for("card 4111", false), "card 4111");
+    }
+
+    #[test]
+    fn paths_are_redacted_and_bounded() {
+        assert_eq!(
+            path("/reset/password=hunter2/confirm"),
+            "/reset/password=[REDACTED]/confirm"
+        );
+        let long = format!("/{}", "p".repeat(3000));
+        assert_eq!(path(&long).chars().count(), VALUE_LIMIT);
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_control("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
+        assert!(matches!(escape_control("plain"), Cow::Borrowed(_)));
+    }
 }

@@ -1,10 +1,13 @@
-//! Redaction of panic text before it reaches any sink (Go's later `SetProductionMode`).
+//! Redaction of panic text before it leaves the process (Go's later `SetProductionMode`): a
+//! scanner over keys, separators and quoting that replaces the values of secret-looking keys,
+//! the credentials of URLs and bare bearer tokens by `[REDACTED]`.
 
 use std::borrow::Cow;
-use std::sync::LazyLock;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
-use regex::Regex;
+use aho_corasick::AhoCorasick;
 
 static PRODUCTION: AtomicBool = AtomicBool::new(false);
 
@@ -13,16 +16,53 @@ pub(crate) const REDACTED_VALUE: &str = "panic recovered (details redacted)";
 /// What replaces a secret's value outside production mode.
 pub(crate) const REDACTED: &str = "[REDACTED]";
 
+/// The keys whose values are always redacted (matched inside longer keys, ASCII case-insensitive).
+const DEFAULT_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "api-key",
+    "private_key",
+    "privatekey",
+    "private-key",
+    "credential",
+    "authorization",
+    "bearer",
+    "cookie",
+    "session",
+];
+
+/// Authorization schemes kept before the credential they introduce (`Bearer [REDACTED]`).
+const SCHEMES: &[&str] = &[
+    "bearer",
+    "basic",
+    "token",
+    "digest",
+    "negotiate",
+    "ntlm",
+    "bot",
+    "apikey",
+    "key",
+];
+
 /// Turns production mode on or off (default off), for every sink, from the next report on.
 ///
 /// - In production mode panic values are replaced by `panic recovered (details redacted)` and
-///   backtraces are dropped, in the log event, the span event, and what the error reporter gets.
-/// - Outside it, values of keys that look secret (`password`, `token`, `secret`, `api_key`,
-///   `bearer`, `authorization`, in `key=value`, `key: value` and JSON `"key": "value"` forms)
-///   are replaced by `[REDACTED]`.
+///   backtraces are dropped, in the log event, the span event, what the error reporter gets, the
+///   lines mruntime writes to stderr and a [`ShutdownReport`](crate::ShutdownReport)'s display.
+/// - Outside it, secrets are replaced by `[REDACTED]`: the values of secret-looking keys (see
+///   [`add_secret_keys`] for the list) in `key=value`, `key: value`, JSON, Debug (`key:
+///   Some("..")`), header, query, cookie and URL-encoded (`key%3Dvalue`) forms, quoted or not;
+///   the password of a URL or DSN (`postgres://user:[REDACTED]@host/db`); the credential after
+///   `Bearer`, `Basic` or `Token`.
 ///
-/// [`Panicked`](crate::Panicked) values your code receives are never changed: only what leaves
-/// the process is.
+/// Request paths are redacted in both modes. [`Panicked`](crate::Panicked) values your code
+/// receives are never changed: only what leaves the process is.
 ///
 /// ```
 /// mruntime::set_production_mode(std::env::var("APP_ENV").as_deref() == Ok("production"));
@@ -35,119 +75,578 @@ pub(crate) fn production_mode() -> bool {
     PRODUCTION.load(Ordering::Relaxed)
 }
 
-/// `key=value`, `key: value`, `"key": "value"`, with an optional `Bearer ` before the value.
-static KEY_VALUE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r#"(?i)(?P<key>[\w.-]*(?:password|passwd|token|secret|api_key|apikey|api-key|authorization)[\w.-]*)(?P<sep>"?\s*[:=]\s*"?)(?P<scheme>bearer\s+|basic\s+)?(?P<value>[^\s"',;&}\]]+)"#,
-    )
-    .expect("valid redaction pattern")
-});
-
-/// A bare `Bearer <credential>`.
-static BEARER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)\b(?P<scheme>bearer)\s+(?P<value>[A-Za-z0-9._~+/=-]+)"#)
-        .expect("valid redaction pattern")
-});
-
-/// Words one of which every match of the patterns contains (case-insensitively).
-const KEYWORDS: &[&[u8]] = &[
-    b"password",
-    b"passwd",
-    b"token",
-    b"secret",
-    b"api_key",
-    b"apikey",
-    b"api-key",
-    b"authorization",
-    b"bearer",
-];
-
-/// Whether `text` contains one of [`KEYWORDS`]: most panic messages do not, and this skips the
-/// regexes for them.
-fn might_hold_secret(text: &str) -> bool {
-    text.as_bytes().windows(5).enumerate().any(|(at, window)| {
-        KEYWORDS.iter().any(|keyword| {
-            window.eq_ignore_ascii_case(&keyword[..5])
-                && text.as_bytes()[at..]
-                    .get(..keyword.len())
-                    .is_some_and(|candidate| candidate.eq_ignore_ascii_case(keyword))
-        })
-    })
+/// Adds keys whose values are redacted from all text that leaves the process, to the defaults
+/// (`password`, `passwd`, `passphrase`, `pwd`, `secret`, `token`, `api_key`, `apikey`,
+/// `api-key`, `private_key`, `privatekey`, `private-key`, `credential`, `authorization`,
+/// `bearer`, `cookie`, `session`), which always stay.
+///
+/// A key matches, ASCII case-insensitively, any key that contains it: `token` covers
+/// `access_token`, `X-Refresh-Token` and `tokens`; `session` covers `jsessionid`. Empty keys are
+/// ignored. Keys take effect from the next report on, process-wide.
+///
+/// ```
+/// use mruntime::PanicPolicy::KeepRunning;
+///
+/// mruntime::add_secret_keys(["iban", "ssn"]);
+/// # use std::sync::{Arc, Mutex};
+/// # #[derive(Clone, Default)]
+/// # struct Seen(Arc<Mutex<String>>);
+/// # impl mruntime::ErrorReporter for Seen {
+/// #     fn report(&self, p: &mruntime::Panicked) { *self.0.lock().unwrap() = p.message().to_owned(); }
+/// # }
+/// # let seen = Seen::default();
+/// # mruntime::set_error_reporter(seen.clone());
+/// let failed = mruntime::guard("payments", "payout", KeepRunning, || {
+///     panic!("payout refused for IBAN=DE89370400440532013000, ssn: 078-05-1120")
+/// });
+/// // Your code keeps the whole message; every sink gets it redacted:
+/// assert!(failed.unwrap_err().message().contains("DE89370400440532013000"));
+/// # mruntime::clear_error_reporter();
+/// # assert_eq!(*seen.0.lock().unwrap(), "payout refused for IBAN=[REDACTED], ssn: [REDACTED]");
+/// ```
+pub fn add_secret_keys<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) {
+    let mut current = KEYS.write().unwrap_or_else(PoisonError::into_inner);
+    let mut list = current
+        .as_ref()
+        .map_or_else(default_keys, |keys| keys.list.clone());
+    for key in keys {
+        let key = key.as_ref().trim().to_ascii_lowercase();
+        if !key.is_empty() && !list.contains(&key) {
+            list.push(key);
+        }
+    }
+    *current = Some(Arc::new(Keys::new(list)));
 }
 
-/// `text` with the values of secret-looking keys replaced by `[REDACTED]`.
-pub(crate) fn redact_secrets(text: &str) -> Cow<'_, str> {
-    if !might_hold_secret(text) {
+fn default_keys() -> Vec<String> {
+    DEFAULT_KEYS.iter().map(|&k| k.to_owned()).collect()
+}
+
+/// The key list and the automaton finding its keys (and `://`) in one pass.
+struct Keys {
+    list: Vec<String>,
+    /// `None` if it could not be built: then nothing is let through (fail closed).
+    finder: Option<AhoCorasick>,
+}
+
+impl Keys {
+    fn new(list: Vec<String>) -> Self {
+        let finder = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(list.iter().map(String::as_str).chain([URL_SEPARATOR]))
+            .ok();
+        Keys { list, finder }
+    }
+}
+
+const URL_SEPARATOR: &str = "://";
+
+static KEYS: RwLock<Option<Arc<Keys>>> = RwLock::new(None);
+
+fn keys() -> Arc<Keys> {
+    if let Some(keys) = KEYS.read().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        return Arc::clone(keys);
+    }
+    let mut slot = KEYS.write().unwrap_or_else(PoisonError::into_inner);
+    Arc::clone(slot.get_or_insert_with(|| Arc::new(Keys::new(default_keys()))))
+}
+
+/// What is being scanned.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Scan {
+    /// The text is the start of a longer one: a value or URL running to its end is redacted
+    /// whole, since its rest was cut off.
+    pub(crate) cut: bool,
+    /// The text is a URL path: `/` ends an unquoted value (a segment).
+    pub(crate) path: bool,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The length of the last text scanned on this thread (tests check that it is bounded).
+    pub(crate) static LAST_SCANNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// `text` with every secret replaced by `[REDACTED]`; borrowed when there is none.
+pub(crate) fn redact_secrets(text: &str, scan: Scan) -> Cow<'_, str> {
+    #[cfg(test)]
+    LAST_SCANNED.with(|last| last.set(text.len()));
+    let keys = keys();
+    let Some(finder) = &keys.finder else {
+        return Cow::Borrowed(REDACTED_VALUE);
+    };
+    let spans = secret_spans(text, finder, keys.list.len(), scan);
+    if spans.is_empty() {
         return Cow::Borrowed(text);
     }
-    let replaced = KEY_VALUE.replace_all(text, |c: &regex::Captures<'_>| {
-        format!(
-            "{}{}{}{REDACTED}",
-            &c["key"],
-            &c["sep"],
-            c.name("scheme").map_or("", |m| m.as_str())
-        )
-    });
-    match BEARER.replace_all(&replaced, |c: &regex::Captures<'_>| {
-        if &c["value"] == REDACTED || c["value"].starts_with('[') {
-            c[0].to_owned()
-        } else {
-            format!("{} {REDACTED}", &c["scheme"])
-        }
-    }) {
-        Cow::Borrowed(_) => replaced,
-        Cow::Owned(s) => Cow::Owned(s),
+    Cow::Owned(replace_spans(text, spans))
+}
+
+/// How a key's unquoted value ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// At a blank, `&`, `;`, a closing bracket or quote, or `, `.
+    Plain,
+    /// `Authorization: <scheme> <credential>`: the scheme is kept.
+    Authorization,
+    /// A cookie header: the whole line (`a=1; b=2`).
+    Cookie,
+    /// `Bearer <credential>`, also without a separator.
+    Bearer,
+}
+
+fn kind_of(key: &str) -> Kind {
+    let key = key.to_ascii_lowercase();
+    if key == "bearer" {
+        Kind::Bearer
+    } else if key.contains("authorization") {
+        Kind::Authorization
+    } else if key.contains("cookie") {
+        Kind::Cookie
+    } else {
+        Kind::Plain
     }
+}
+
+/// The byte ranges of `text` to replace, in any order, possibly overlapping.
+fn secret_spans(
+    text: &str,
+    finder: &AhoCorasick,
+    url_pattern: usize,
+    scan: Scan,
+) -> Vec<Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut last_key_end = 0;
+    for hit in finder.find_iter(text) {
+        if hit.pattern().as_usize() == url_pattern {
+            spans.extend(url_credentials(bytes, hit.start(), scan));
+            continue;
+        }
+        let start = key_run_start(bytes, hit.start());
+        let end = key_run_end(bytes, hit.end());
+        if end <= last_key_end {
+            continue; // a second keyword of the same key (`session_token`)
+        }
+        last_key_end = end;
+        let kind = kind_of(&text[start..end]);
+        let value_at = match separator_end(bytes, end) {
+            Some(at) => at,
+            // A bare `Bearer <credential>`.
+            None if kind == Kind::Bearer && bytes.get(end).is_some_and(u8::is_ascii_whitespace) => {
+                skip_blanks(bytes, end)
+            }
+            None => continue,
+        };
+        spans.extend(value_span(bytes, value_at, kind, scan));
+    }
+    spans
+}
+
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+}
+
+fn key_run_start(bytes: &[u8], mut at: usize) -> usize {
+    while at > 0 && is_key_byte(bytes[at - 1]) {
+        at -= 1;
+    }
+    at
+}
+
+fn key_run_end(bytes: &[u8], mut at: usize) -> usize {
+    while bytes.get(at).copied().is_some_and(is_key_byte) {
+        at += 1;
+    }
+    at
+}
+
+fn skip_blanks(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b' ' | b'\t')) {
+        at += 1;
+    }
+    at
+}
+
+fn skip_backslashes(bytes: &[u8], mut at: usize) -> usize {
+    while bytes.get(at) == Some(&b'\\') {
+        at += 1;
+    }
+    at
+}
+
+/// Where the value starts, when a separator (`=`, `:`, `=>`, URL-encoded `%3D`/`%3A`, after an
+/// optional closing quote of the key, escaped or not) follows the key ending at `at`.
+fn separator_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let mut at = at;
+    let quote = skip_backslashes(bytes, at);
+    if matches!(bytes.get(quote), Some(b'"' | b'\'')) {
+        at = quote + 1;
+    }
+    at = skip_blanks(bytes, at);
+    let rest = bytes.get(at..).unwrap_or_default();
+    let separator = if rest.starts_with(b"=>") {
+        2
+    } else if rest.starts_with(b"=") || (rest.starts_with(b":") && !rest.starts_with(b"::")) {
+        1
+    } else if rest.len() >= 3
+        && (rest[..3].eq_ignore_ascii_case(b"%3d") || rest[..3].eq_ignore_ascii_case(b"%3a"))
+    {
+        3
+    } else {
+        return None;
+    };
+    Some(skip_blanks(bytes, at + separator))
+}
+
+/// The secret part of the value starting at `at`.
+fn value_span(bytes: &[u8], mut at: usize, kind: Kind, scan: Scan) -> Option<Range<usize>> {
+    // Debug wrappers: `Some("x")`, `Secret(Some("x"))` keep their names; `Secret { .. }` does not.
+    loop {
+        if !bytes.get(at).is_some_and(u8::is_ascii_uppercase) {
+            break;
+        }
+        let name_end = key_run_end(bytes, at);
+        match bytes.get(name_end) {
+            Some(b'(') => at = name_end + 1,
+            Some(b' ') if bytes.get(name_end + 1) == Some(&b'{') => {
+                return non_empty(at..group_end(bytes, name_end + 1));
+            }
+            _ => break,
+        }
+    }
+    let escapes = skip_backslashes(bytes, at) - at;
+    match bytes.get(at + escapes) {
+        Some(&quote @ (b'"' | b'\'')) => {
+            let open = at + escapes + 1;
+            non_empty(open..closing_quote(bytes, open, quote, escapes))
+        }
+        Some(b'[' | b'{' | b'(') if escapes == 0 => non_empty(at..group_end(bytes, at)),
+        _ if scan.path => non_empty(at..token_end(bytes, at, scan)),
+        _ => match kind {
+            Kind::Cookie => non_empty(at..line_end(bytes, at)),
+            Kind::Authorization => {
+                let word_end = key_run_end(bytes, at);
+                let is_scheme = SCHEMES
+                    .iter()
+                    .any(|s| bytes[at..word_end].eq_ignore_ascii_case(s.as_bytes()));
+                let credential = skip_blanks(bytes, word_end);
+                if is_scheme && credential > word_end && credential < bytes.len() {
+                    non_empty(credential..token_end(bytes, credential, scan))
+                } else {
+                    non_empty(at..token_end(bytes, at, scan))
+                }
+            }
+            Kind::Plain | Kind::Bearer => non_empty(at..token_end(bytes, at, scan)),
+        },
+    }
+}
+
+fn non_empty(span: Range<usize>) -> Option<Range<usize>> {
+    (span.start < span.end).then_some(span)
+}
+
+/// The end of an unquoted value: a blank, `&`, `;`, a quote, a closing bracket, `, ` (a comma
+/// inside the value, `abc,def`, does not end it), and `/` in a path.
+fn token_end(bytes: &[u8], mut at: usize, scan: Scan) -> usize {
+    while let Some(&b) = bytes.get(at) {
+        let ends = match b {
+            b if b.is_ascii_whitespace() => true,
+            b'&' | b';' | b'"' | b'\'' | b'<' | b'>' | b')' | b']' | b'}' => true,
+            b',' => bytes.get(at + 1).is_none_or(u8::is_ascii_whitespace),
+            b'/' => scan.path,
+            _ => false,
+        };
+        if ends {
+            break;
+        }
+        at += 1;
+    }
+    at
+}
+
+fn line_end(bytes: &[u8], at: usize) -> usize {
+    bytes[at..]
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map_or(bytes.len(), |n| at + n)
+}
+
+/// The end of the content of a string opened at `open` by `quote` after `escapes` backslashes:
+/// at the same quote after an even number of backslashes (plain), or after exactly `escapes`
+/// backslashes (a string inside an escaped string, `{\"k\":\"v\"}`); the text's end if none.
+fn closing_quote(bytes: &[u8], open: usize, quote: u8, escapes: usize) -> usize {
+    let mut at = open;
+    while let Some(offset) = bytes[at..].iter().position(|&b| b == quote) {
+        let close = at + offset;
+        let before = close
+            - bytes[open..close]
+                .iter()
+                .rev()
+                .take_while(|&&b| b == b'\\')
+                .count();
+        let backslashes = close - before;
+        if (escapes == 0 && backslashes % 2 == 0) || (escapes > 0 && backslashes == escapes) {
+            return if escapes == 0 { close } else { before };
+        }
+        at = close + 1;
+    }
+    bytes.len()
+}
+
+/// The end of the bracketed group opening at `open` (after its closing bracket), skipping
+/// quoted strings; the text's end if it is not closed.
+fn group_end(bytes: &[u8], open: usize) -> usize {
+    let mut depth = 0usize;
+    let mut at = open;
+    while let Some(&b) = bytes.get(at) {
+        match b {
+            b'[' | b'{' | b'(' => depth += 1,
+            b']' | b'}' | b')' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return at + 1;
+                }
+            }
+            b'"' | b'\'' => at = closing_quote(bytes, at + 1, b, 0),
+            _ => {}
+        }
+        at += 1;
+    }
+    bytes.len()
+}
+
+/// The credentials of the URL whose `://` starts at `separator`: the password of
+/// `scheme://user:password@host`, or the whole userinfo when it has no `:` (a token). When the
+/// text was cut inside the authority, everything after its first `:` (or all of it).
+fn url_credentials(bytes: &[u8], separator: usize, scan: Scan) -> Option<Range<usize>> {
+    let has_scheme = separator > 0 && bytes[separator - 1].is_ascii_alphanumeric();
+    if !has_scheme {
+        return None;
+    }
+    let start = separator + URL_SEPARATOR.len();
+    let end = bytes[start..]
+        .iter()
+        .position(|&b| {
+            b.is_ascii_whitespace()
+                || matches!(b, b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'`')
+        })
+        .map_or(bytes.len(), |n| start + n);
+    let authority = &bytes[start..end];
+    let (userinfo_end, cut_inside) = match authority.iter().rposition(|&b| b == b'@') {
+        Some(at) => (start + at, false),
+        None if scan.cut && end == bytes.len() => (end, true),
+        None => return None,
+    };
+    match bytes[start..userinfo_end].iter().position(|&b| b == b':') {
+        Some(colon) => non_empty(start + colon + 1..userinfo_end),
+        None if cut_inside => non_empty(start..userinfo_end),
+        None => non_empty(start..userinfo_end),
+    }
+}
+
+/// `text` with `spans` (widened to character boundaries, merged) replaced by `[REDACTED]`.
+fn replace_spans(text: &str, mut spans: Vec<Range<usize>>) -> String {
+    spans.sort_by_key(|span| span.start);
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(spans.len());
+    for span in spans {
+        let (mut start, mut end) = (span.start, span.end);
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        match merged.last_mut() {
+            Some(last) if start <= last.end => last.end = last.end.max(end),
+            _ => merged.push(start..end),
+        }
+    }
+    let mut out = String::with_capacity(text.len() + merged.len() * REDACTED.len());
+    let mut copied = 0;
+    for span in merged {
+        out.push_str(&text[copied..span.start]);
+        out.push_str(REDACTED);
+        copied = span.end;
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn redact(text: &str) -> String {
+        redact_secrets(text, Scan::default()).into_owned()
+    }
+
     #[test]
     fn key_value_forms_are_redacted() {
         assert_eq!(
-            redact_secrets("login failed password=hunter2 user=ana"),
+            redact("login failed password=hunter2 user=ana"),
             "login failed password=[REDACTED] user=ana"
         );
         assert_eq!(
-            redact_secrets("api_key: abc123, retry"),
+            redact("api_key: abc123, retry"),
             "api_key: [REDACTED], retry"
         );
         assert_eq!(
-            redact_secrets(r#"{"user":"ana","access_token":"eyJhbGci","n":1}"#),
+            redact(r#"{"user":"ana","access_token":"eyJhbGci","n":1}"#),
             r#"{"user":"ana","access_token":"[REDACTED]","n":1}"#
         );
-        assert_eq!(redact_secrets("SECRET=s3cr3t&x=1"), "SECRET=[REDACTED]&x=1");
+        assert_eq!(redact("SECRET=s3cr3t&x=1"), "SECRET=[REDACTED]&x=1");
     }
 
     #[test]
-    fn bearer_credentials_are_redacted() {
+    fn quoting_and_debug_forms_are_redacted_whole() {
+        let cases = [
+            ("password='single quoted'", "password='[REDACTED]'"),
+            (r#"password="two words" ok"#, r#"password="[REDACTED]" ok"#),
+            (
+                r#"Login { password: Some("x"), user: "ana" }"#,
+                r#"Login { password: Some("[REDACTED]"), user: "ana" }"#,
+            ),
+            (r#"{"password": "a\"b c"}"#, r#"{"password": "[REDACTED]"}"#),
+            (
+                r#"body: "{\"password\":\"hunter2\",\"n\":1}""#,
+                r#"body: "{\"password\":\"[REDACTED]\",\"n\":1}""#,
+            ),
+            ("token=abc,def", "token=[REDACTED]"),
+            ("secret: [1, 2, 3] left", "secret: [REDACTED] left"),
+            (
+                "creds: Credential { pin: 1 } end",
+                "creds: Credential { pin: 1 } end",
+            ),
+            (
+                "credential: Pin { pin: 1 } end",
+                "credential: [REDACTED] end",
+            ),
+            ("password%3Dhunter2%26x", "password%3D[REDACTED]"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(redact(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn authorization_cookies_and_urls_are_redacted() {
+        let cases = [
+            (
+                "Authorization: Bearer abc.def.ghi",
+                "Authorization: Bearer [REDACTED]",
+            ),
+            (
+                "Authorization: Token t0k3n x",
+                "Authorization: Token [REDACTED] x",
+            ),
+            (
+                "authorization=Basic dXNlcjpwYXNz",
+                "authorization=Basic [REDACTED]",
+            ),
+            ("Authorization: raw-credential", "Authorization: [REDACTED]"),
+            (
+                "sent bearer xyz987 upstream",
+                "sent bearer [REDACTED] upstream",
+            ),
+            (
+                "Cookie: sid=1; theme=dark\nnext",
+                "Cookie: [REDACTED]\nnext",
+            ),
+            ("Set-Cookie: id=a3fWa; Path=/", "Set-Cookie: [REDACTED]"),
+            (
+                "dial postgres://ana:pa55@db:5432/app failed",
+                "dial postgres://ana:[REDACTED]@db:5432/app failed",
+            ),
+            (
+                "clone https://ghp_x1@github.com/o/r",
+                "clone https://[REDACTED]@github.com/o/r",
+            ),
+            (
+                "see https://example.com:8080/a?b=c",
+                "see https://example.com:8080/a?b=c",
+            ),
+            (
+                "?access_token=a1&refresh_token=b2&x=1",
+                "?access_token=[REDACTED]&refresh_token=[REDACTED]&x=1",
+            ),
+            (
+                "client_secret=c passphrase=p private_key=k",
+                "client_secret=[REDACTED] passphrase=[REDACTED] private_key=[REDACTED]",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(redact(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn paths_end_values_at_a_segment() {
+        let path = Scan {
+            cut: false,
+            path: true,
+        };
         assert_eq!(
-            redact_secrets("Authorization: Bearer abc.def.ghi"),
-            "Authorization: Bearer [REDACTED]"
+            redact_secrets("/reset/password=hunter2/confirm", path),
+            "/reset/password=[REDACTED]/confirm"
         );
         assert_eq!(
-            redact_secrets("sent bearer xyz987 upstream"),
-            "sent bearer [REDACTED] upstream"
+            redact_secrets("/login;jsessionid=A1B2C3", path),
+            "/login;jsessionid=[REDACTED]"
+        );
+        assert!(matches!(
+            redact_secrets("/accounts/7/balance", path),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn a_cut_text_redacts_what_runs_to_its_end() {
+        let cut = Scan {
+            cut: true,
+            path: false,
+        };
+        assert_eq!(
+            redact_secrets("dsn postgres://ana:pa", cut),
+            "dsn postgres://ana:[REDACTED]"
+        );
+        assert_eq!(
+            redact_secrets("dsn postgres://ana:pa", Scan::default()),
+            "dsn postgres://ana:pa"
+        );
+        assert_eq!(
+            redact_secrets(r#"password="hun"#, cut),
+            r#"password="[REDACTED]"#
         );
     }
 
     #[test]
-    fn keyword_check_is_case_insensitive_and_exact() {
-        assert!(might_hold_secret("the PassWord was wrong"));
-        assert!(might_hold_secret("Authorization: x"));
-        assert!(might_hold_secret("x-api-key=1"));
-        assert!(!might_hold_secret("index out of bounds"));
-        assert!(!might_hold_secret("toke"));
-        assert!(!might_hold_secret("api_ke"));
-        assert!(!might_hold_secret(""));
+    fn redaction_is_idempotent() {
+        for text in [
+            "password=hunter2",
+            r#"{"token":"x"}"#,
+            "secret: [1]",
+            "postgres://a:b@h/d",
+            "Authorization: Bearer x",
+        ] {
+            let once = redact(text);
+            assert_eq!(redact(&once), once, "{text}");
+        }
     }
 
     #[test]
     fn harmless_text_is_borrowed_unchanged() {
-        let text = "index out of bounds: the len is 3 but the index is 7";
-        assert!(matches!(redact_secrets(text), Cow::Borrowed(_)));
-        assert_eq!(redact_secrets("tokens left: none"), "tokens left: none");
+        for text in [
+            "index out of bounds: the len is 3 but the index is 7",
+            "tokens left: none",
+            "called `Option::unwrap()` on a `None` value",
+            "token::parse failed",
+            "",
+        ] {
+            assert!(
+                matches!(redact_secrets(text, Scan::default()), Cow::Borrowed(_)),
+                "{text}"
+            );
+        }
     }
 }

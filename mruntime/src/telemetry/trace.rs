@@ -25,7 +25,7 @@ fn emit_in(view: &SinkView<'_>, request: Option<request::RequestFields<'_>>) {
         attempt = p.attempt(),
         panic.value = view.value(),
         panic.location = p.location().map(tracing::field::display),
-        panic.stack = view.stack(),
+        panic.stack = view.readable_stack(),
         panic.component = non_empty(p.site().component()),
         panic.goroutine_name = non_empty(p.site().name()),
         http.request.method = request.map(|r| r.method),

@@ -1,39 +1,46 @@
-//! What sinks see of a recovered panic: the value redacted and truncated, the stack trimmed and
-//! truncated (computed once, only if a sink asks), or neither in production mode.
+//! What sinks see of a recovered panic, as [`egress`](crate::telemetry::egress) lets it out: the
+//! value bounded and redacted, the stack trimmed (computed once, only if a sink asks), bounded
+//! for telemetry and collapsed for people; neither value nor stack in production mode.
 
 use std::cell::OnceCell;
 
 use crate::panic::Panicked;
-use crate::telemetry::limits::{VALUE_LIMIT, stack_text, truncate};
-use crate::telemetry::redact::{REDACTED_VALUE, production_mode, redact_secrets};
+use crate::telemetry::egress;
+use crate::telemetry::limits::{bounded_stack, readable_stack, trimmed_stack};
+use crate::telemetry::redact::REDACTED_VALUE;
 
 pub(crate) struct SinkView<'a> {
     panicked: &'a Panicked,
     /// A copy carrying the sink value, when it differs from the panic's own message.
     sink_copy: Option<Panicked>,
     production: bool,
+    /// The trimmed stack, when a backtrace was captured and production mode is off.
+    trimmed: OnceCell<Option<String>>,
     stack: OnceCell<Option<String>>,
+    readable: OnceCell<Option<String>>,
 }
 
 impl<'a> SinkView<'a> {
     pub(crate) fn new(panicked: &'a Panicked) -> Self {
-        let production = production_mode();
+        let production = egress::production();
         let sink_copy = if production {
             Some(panicked.for_sinks(REDACTED_VALUE.to_owned(), false))
         } else {
-            let redacted = redact_secrets(panicked.message());
-            let value = truncate(&redacted, VALUE_LIMIT);
+            let value = egress::value_for(panicked.message(), false);
             (value != panicked.message()).then(|| panicked.for_sinks(value.into_owned(), true))
         };
         SinkView {
             panicked,
             sink_copy,
             production,
+            trimmed: OnceCell::new(),
             stack: OnceCell::new(),
+            readable: OnceCell::new(),
         }
     }
 
-    /// The panic as sinks may see it (what the error reporter is given).
+    /// The panic as sinks may see it (what the error reporter is given): the sink value as its
+    /// message; no backtrace in production mode.
     pub(crate) fn for_reporter(&self) -> &Panicked {
         self.sink_copy.as_ref().unwrap_or(self.panicked)
     }
@@ -43,15 +50,28 @@ impl<'a> SinkView<'a> {
         self.for_reporter().message()
     }
 
-    /// The stack for sinks, when a backtrace was captured and production mode is off.
-    pub(crate) fn stack(&self) -> Option<&str> {
-        self.stack
+    fn trimmed(&self) -> Option<&str> {
+        self.trimmed
             .get_or_init(|| {
                 if self.production {
                     return None;
                 }
-                self.panicked.backtrace().map(stack_text)
+                self.panicked.backtrace().map(trimmed_stack)
             })
+            .as_deref()
+    }
+
+    /// Every frame of the trimmed stack, bounded: for OpenTelemetry's `exception.stacktrace`.
+    pub(crate) fn stack(&self) -> Option<&str> {
+        self.stack
+            .get_or_init(|| self.trimmed().map(bounded_stack))
+            .as_deref()
+    }
+
+    /// The stack for a log line: the user's frames, runtime frames collapsed.
+    pub(crate) fn readable_stack(&self) -> Option<&str> {
+        self.readable
+            .get_or_init(|| self.trimmed().map(readable_stack))
             .as_deref()
     }
 }
