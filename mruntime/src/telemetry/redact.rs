@@ -428,8 +428,7 @@ fn url_credentials(bytes: &[u8], separator: usize, scan: Scan) -> Option<Range<u
     let end = bytes[start..]
         .iter()
         .position(|&b| {
-            b.is_ascii_whitespace()
-                || matches!(b, b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'`')
+            b.is_ascii_whitespace() || matches!(b, b'/' | b'?' | b'#' | b'"' | b'<' | b'>' | b'`')
         })
         .map_or(bytes.len(), |n| start + n);
     let authority = &bytes[start..end];
