@@ -55,6 +55,10 @@ const ALLOWED_CAPITALS: &[&str] = &[
     "Ok",
     "%3D",
     "%3d",
+    "%3A",
+    "%22",
+    "%7B",
+    "%7D",
 ];
 
 /// The pieces of a secret left in `text` (capitals and digits outside the allowed words).
@@ -207,6 +211,27 @@ fn secret_in_a_shape() -> impl Strategy<Value = String> {
             format!("{header}{scheme}{s}{close}")
         });
     let bare_bearer = unquoted_secret().prop_map(|s| format!("sent Bearer {s} upstream"));
+    // `{:#?}` of a struct whose field is `Some(secret)`.
+    let pretty_debug = (key(), quoted_secret()).prop_map(|(k, s)| {
+        format!(
+            "login {{\n    {k}: Some(\n        \"{}\",\n    ),\n}}",
+            escape(&s, '"')
+        )
+    });
+    // Debug of a list of header pairs.
+    let pair = (key(), quoted_secret())
+        .prop_map(|(k, s)| format!("[(\"user\", \"ana\"), (\"{k}\", \"{}\")]", escape(&s, '"')));
+    // URL-encoded JSON in a query string.
+    let url_encoded_json = (key(), unquoted_secret()).prop_map(|(k, s)| {
+        let s = s.replace('%', "");
+        format!("q=%7B%22{k}%22%3A%22{s}%22%7D")
+    });
+    let pem = prop::collection::vec(word(), 1..4).prop_map(|lines| {
+        format!(
+            "key: -----begin private key-----\n{}\n-----end private key-----",
+            lines.join("\n")
+        )
+    });
     prop_oneof![
         keyed_unquoted,
         keyed_quoted,
@@ -217,6 +242,10 @@ fn secret_in_a_shape() -> impl Strategy<Value = String> {
         cookie,
         authorization,
         bare_bearer,
+        pretty_debug,
+        pair,
+        url_encoded_json,
+        pem,
     ]
 }
 

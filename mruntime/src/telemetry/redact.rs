@@ -133,13 +133,21 @@ impl Keys {
     fn new(list: Vec<String>) -> Self {
         let finder = AhoCorasick::builder()
             .ascii_case_insensitive(true)
-            .build(list.iter().map(String::as_str).chain([URL_SEPARATOR]))
+            .build(
+                list.iter()
+                    .map(String::as_str)
+                    .chain([URL_SEPARATOR, PEM_BEGIN]),
+            )
             .ok();
         Keys { list, finder }
     }
 }
 
 const URL_SEPARATOR: &str = "://";
+/// The start of a PEM block (`-----BEGIN PRIVATE KEY-----`): its body is redacted.
+const PEM_BEGIN: &str = "-----BEGIN";
+const PEM_DASHES: &[u8] = b"-----";
+const PEM_END: &[u8] = b"-----END";
 
 static KEYS: RwLock<Option<Arc<Keys>>> = RwLock::new(None);
 
@@ -223,6 +231,10 @@ fn secret_spans(
             spans.extend(url_credentials(bytes, hit.start(), scan));
             continue;
         }
+        if hit.pattern().as_usize() == url_pattern + 1 {
+            spans.extend(pem_body(bytes, hit.end()));
+            continue;
+        }
         let start = key_run_start(bytes, hit.start());
         let end = key_run_end(bytes, hit.end());
         if end <= last_key_end {
@@ -280,8 +292,11 @@ fn skip_backslashes(bytes: &[u8], mut at: usize) -> usize {
 fn separator_end(bytes: &[u8], at: usize) -> Option<usize> {
     let mut at = at;
     let quote = skip_backslashes(bytes, at);
-    if matches!(bytes.get(quote), Some(b'"' | b'\'')) {
+    let quoted = matches!(bytes.get(quote), Some(b'"' | b'\''));
+    if quoted {
         at = quote + 1;
+    } else if url_encoded_quote(bytes, at) {
+        at += 3;
     }
     at = skip_blanks(bytes, at);
     let rest = bytes.get(at..).unwrap_or_default();
@@ -293,6 +308,11 @@ fn separator_end(bytes: &[u8], at: usize) -> Option<usize> {
         && (rest[..3].eq_ignore_ascii_case(b"%3d") || rest[..3].eq_ignore_ascii_case(b"%3a"))
     {
         3
+    } else if quoted && rest.starts_with(b",") {
+        // A `("key", "value")` pair.
+        let value = skip_blanks(bytes, at + 1);
+        let value_quote = skip_backslashes(bytes, value);
+        return matches!(bytes.get(value_quote), Some(b'"' | b'\'')).then_some(value);
     } else {
         return None;
     };
@@ -308,12 +328,20 @@ fn value_span(bytes: &[u8], mut at: usize, kind: Kind, scan: Scan) -> Option<Ran
         }
         let name_end = key_run_end(bytes, at);
         match bytes.get(name_end) {
-            Some(b'(') => at = name_end + 1,
+            // Pretty Debug (`{:#?}`) puts the inner value on the next line.
+            Some(b'(') => at = skip_whitespace(bytes, name_end + 1),
             Some(b' ') if bytes.get(name_end + 1) == Some(&b'{') => {
                 return non_empty(at..group_end(bytes, name_end + 1));
             }
             _ => break,
         }
+    }
+    if url_encoded_quote(bytes, at) {
+        let open = at + 3;
+        let close = find(bytes, open, b"%22")
+            .or_else(|| find(bytes, open, b"%27"))
+            .unwrap_or(bytes.len());
+        return non_empty(open..close);
     }
     let escapes = skip_backslashes(bytes, at) - at;
     match bytes.get(at + escapes) {
@@ -332,7 +360,12 @@ fn value_span(bytes: &[u8], mut at: usize, kind: Kind, scan: Scan) -> Option<Ran
                     .any(|s| bytes[at..word_end].eq_ignore_ascii_case(s.as_bytes()));
                 let credential = skip_blanks(bytes, word_end);
                 if is_scheme && credential > word_end && credential < bytes.len() {
-                    non_empty(credential..token_end(bytes, credential, scan))
+                    // Digest credentials are a list of `k="v"` pairs: all of them go.
+                    if bytes[at..word_end].eq_ignore_ascii_case(b"digest") {
+                        non_empty(credential..line_end(bytes, credential))
+                    } else {
+                        non_empty(credential..token_end(bytes, credential, scan))
+                    }
                 } else {
                     non_empty(at..token_end(bytes, at, scan))
                 }
@@ -340,6 +373,37 @@ fn value_span(bytes: &[u8], mut at: usize, kind: Kind, scan: Scan) -> Option<Ran
             Kind::Plain | Kind::Bearer => non_empty(at..token_end(bytes, at, scan)),
         },
     }
+}
+
+fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
+    while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    at
+}
+
+/// Whether a URL-encoded quote (`%22` or `%27`) starts at `at`.
+fn url_encoded_quote(bytes: &[u8], at: usize) -> bool {
+    bytes
+        .get(at..at + 3)
+        .is_some_and(|q| q == b"%22" || q == b"%27")
+}
+
+/// Where `needle` next occurs in `bytes` from `from` (ASCII case-insensitively).
+fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    bytes
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+        .map(|n| from + n)
+}
+
+/// The body of the PEM block whose `-----BEGIN` ends at `at`: from after its header line's
+/// closing dashes to its `-----END` (or the text's end).
+fn pem_body(bytes: &[u8], at: usize) -> Option<Range<usize>> {
+    let header_end = find(bytes, at, PEM_DASHES).map_or(bytes.len(), |n| n + PEM_DASHES.len());
+    let end = find(bytes, header_end, PEM_END).unwrap_or(bytes.len());
+    non_empty(header_end..end)
 }
 
 fn non_empty(span: Range<usize>) -> Option<Range<usize>> {
@@ -522,6 +586,22 @@ mod tests {
                 "credential: [REDACTED] end",
             ),
             ("password%3Dhunter2%26x", "password%3D[REDACTED]"),
+            (
+                "%7B%22password%22%3A%22hunter2%22%7D",
+                "%7B%22password%22%3A%22[REDACTED]%22%7D",
+            ),
+            (
+                "Login {\n    password: Some(\n        \"hunter2\",\n    ),\n}",
+                "Login {\n    password: Some(\n        \"[REDACTED]\",\n    ),\n}",
+            ),
+            (
+                r#"[("user", "ana"), ("password", "hunter2")]"#,
+                r#"[("user", "ana"), ("password", "[REDACTED]")]"#,
+            ),
+            (
+                "key: -----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY----- ok",
+                "key: -----BEGIN RSA PRIVATE KEY-----[REDACTED]-----END RSA PRIVATE KEY----- ok",
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(redact(text), want, "{text}");
@@ -544,6 +624,10 @@ mod tests {
                 "authorization=Basic [REDACTED]",
             ),
             ("Authorization: raw-credential", "Authorization: [REDACTED]"),
+            (
+                "Authorization: Digest username=\"ana\", response=\"6629fae4\"\nnext",
+                "Authorization: Digest [REDACTED]\nnext",
+            ),
             (
                 "sent bearer xyz987 upstream",
                 "sent bearer [REDACTED] upstream",
