@@ -271,7 +271,8 @@ impl<S: fmt::Debug, P> fmt::Debug for RecoverService<S, P> {
     }
 }
 
-/// The span every request runs in.
+/// The span every request runs in; the path as [`egress::path`] lets it out (worked out only when
+/// the span is enabled).
 fn request_span(site: &Site, method: &Method, path: &str) -> Span {
     tracing::info_span!(
         target: "mruntime",
@@ -281,7 +282,7 @@ fn request_span(site: &Site, method: &Method, path: &str) -> Span {
         policy = site.policy().as_str(),
         otel.name = site.name(),
         http.request.method = method.as_str(),
-        url.path = path,
+        url.path = &*egress::path(path),
     )
 }
 
@@ -321,7 +322,7 @@ where
             method: request.method().clone(),
             uri: request.uri().clone(),
         };
-        let span = request_span(&self.site, &served.method, &egress::path(served.uri.path()));
+        let span = request_span(&self.site, &served.method, served.uri.path());
         let inner = &mut self.inner;
         let called = {
             let _entered = span.enter();
