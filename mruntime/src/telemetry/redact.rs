@@ -216,22 +216,20 @@ fn kind_of(key: &str) -> Kind {
     }
 }
 
-/// The byte ranges of `text` to replace, in any order, possibly overlapping.
-fn secret_spans(
-    text: &str,
-    finder: &AhoCorasick,
-    url_pattern: usize,
-    scan: Scan,
-) -> Vec<Range<usize>> {
+/// The byte ranges of `text` to replace, in any order, possibly overlapping. `finder` finds
+/// the `keys` keys, then `://` and `-----BEGIN`.
+fn secret_spans(text: &str, finder: &AhoCorasick, keys: usize, scan: Scan) -> Vec<Range<usize>> {
+    let (url_pattern, pem_pattern) = (keys, keys + 1);
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
     let mut last_key_end = 0;
     for hit in finder.find_iter(text) {
-        if hit.pattern().as_usize() == url_pattern {
+        let pattern = hit.pattern().as_usize();
+        if pattern == url_pattern {
             spans.extend(url_credentials(bytes, hit.start(), scan));
             continue;
         }
-        if hit.pattern().as_usize() == url_pattern + 1 {
+        if pattern == pem_pattern {
             spans.extend(pem_body(bytes, hit.end()));
             continue;
         }
