@@ -226,6 +226,12 @@ fn secret_in_a_shape() -> impl Strategy<Value = String> {
         let s = s.replace('%', "");
         format!("q=%7B%22{k}%22%3A%22{s}%22%7D")
     });
+    let byte_string = (key(), quoted_secret())
+        .prop_map(|(k, s)| format!("login {{ {k}: b\"{}\" }}", escape(&s, '"')));
+    let command_line =
+        (key(), unquoted_secret()).prop_map(|(k, s)| format!("ran app --{k} {s} -v"));
+    let jwt = prop::collection::vec("[A-Za-z0-9_-]{1,12}", 3)
+        .prop_map(|parts| format!("sent eyJ{} upstream", parts.join(".")));
     let pem = prop::collection::vec(word(), 1..4).prop_map(|lines| {
         format!(
             "key: -----begin private key-----\n{}\n-----end private key-----",
@@ -246,6 +252,9 @@ fn secret_in_a_shape() -> impl Strategy<Value = String> {
         pair,
         url_encoded_json,
         pem,
+        byte_string,
+        command_line,
+        jwt,
     ]
 }
 

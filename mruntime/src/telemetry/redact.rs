@@ -59,7 +59,7 @@ const SCHEMES: &[&str] = &[
 ///   [`add_secret_keys`] for the list) in `key=value`, `key: value`, JSON, Debug (`key:
 ///   Some("..")`), header, query, cookie and URL-encoded (`key%3Dvalue`) forms, quoted or not;
 ///   the password of a URL or DSN (`postgres://user:[REDACTED]@host/db`); the credential after
-///   `Bearer`, `Basic` or `Token`.
+///   `Bearer`, `Basic` or `Token`; JSON Web Tokens; the bodies of PEM blocks.
 ///
 /// Request paths are redacted in both modes. [`Panicked`](crate::Panicked) values your code
 /// receives are never changed: only what leaves the process is.
@@ -136,7 +136,7 @@ impl Keys {
             .build(
                 list.iter()
                     .map(String::as_str)
-                    .chain([URL_SEPARATOR, PEM_BEGIN]),
+                    .chain([URL_SEPARATOR, PEM_BEGIN, JWT_START]),
             )
             .ok();
         Keys { list, finder }
@@ -144,6 +144,9 @@ impl Keys {
 }
 
 const URL_SEPARATOR: &str = "://";
+/// The start of a JSON Web Token (`{"` in base64url): a token of three dot-separated parts that
+/// starts so is redacted whole, with or without a key.
+const JWT_START: &str = "eyJ";
 /// The start of a PEM block (`-----BEGIN PRIVATE KEY-----`): its body is redacted.
 const PEM_BEGIN: &str = "-----BEGIN";
 const PEM_DASHES: &[u8] = b"-----";
@@ -217,9 +220,9 @@ fn kind_of(key: &str) -> Kind {
 }
 
 /// The byte ranges of `text` to replace, in any order, possibly overlapping. `finder` finds
-/// the `keys` keys, then `://` and `-----BEGIN`.
+/// the `keys` keys, then `://`, `-----BEGIN` and `eyJ`.
 fn secret_spans(text: &str, finder: &AhoCorasick, keys: usize, scan: Scan) -> Vec<Range<usize>> {
-    let (url_pattern, pem_pattern) = (keys, keys + 1);
+    let (url_pattern, pem_pattern, jwt_pattern) = (keys, keys + 1, keys + 2);
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
     let mut last_key_end = 0;
@@ -233,6 +236,10 @@ fn secret_spans(text: &str, finder: &AhoCorasick, keys: usize, scan: Scan) -> Ve
             spans.extend(pem_body(bytes, hit.end()));
             continue;
         }
+        if pattern == jwt_pattern {
+            spans.extend(jwt(bytes, hit.start()));
+            continue;
+        }
         let start = key_run_start(bytes, hit.start());
         let end = key_run_end(bytes, hit.end());
         if end <= last_key_end {
@@ -242,8 +249,10 @@ fn secret_spans(text: &str, finder: &AhoCorasick, keys: usize, scan: Scan) -> Ve
         let kind = kind_of(&text[start..end]);
         let value_at = match separator_end(bytes, end) {
             Some(at) => at,
-            // A bare `Bearer <credential>`.
-            None if kind == Kind::Bearer && bytes.get(end).is_some_and(u8::is_ascii_whitespace) => {
+            // A bare `Bearer <credential>`, a command-line `--password <value>`.
+            None if (kind == Kind::Bearer || text[start..end].starts_with("--"))
+                && bytes.get(end) == Some(&b' ') =>
+            {
                 skip_blanks(bytes, end)
             }
             None => continue,
@@ -341,6 +350,10 @@ fn value_span(bytes: &[u8], mut at: usize, kind: Kind, scan: Scan) -> Option<Ran
             .unwrap_or(bytes.len());
         return non_empty(open..close);
     }
+    // A byte string's Debug: `b"hunter2"`.
+    if bytes.get(at) == Some(&b'b') && matches!(bytes.get(at + 1), Some(b'"' | b'\'')) {
+        at += 1;
+    }
     let escapes = skip_backslashes(bytes, at) - at;
     match bytes.get(at + escapes) {
         Some(&quote @ (b'"' | b'\'')) => {
@@ -394,6 +407,19 @@ fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         .windows(needle.len())
         .position(|w| w.eq_ignore_ascii_case(needle))
         .map(|n| from + n)
+}
+
+/// The JSON Web Token starting at `at`, if the word there has three dot-separated base64url
+/// parts (the signature may be cut off).
+fn jwt(bytes: &[u8], at: usize) -> Option<Range<usize>> {
+    let starts_word = at == 0 || !bytes[at - 1].is_ascii_alphanumeric();
+    let end = at
+        + bytes[at..]
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
+            .unwrap_or(bytes.len() - at);
+    let dots = bytes[at..end].iter().filter(|&&b| b == b'.').count();
+    (starts_word && (dots == 2 || (dots == 1 && end == bytes.len()))).then_some(at..end)
 }
 
 /// The body of the PEM block whose `-----BEGIN` ends at `at`: from after its header line's
@@ -584,6 +610,20 @@ mod tests {
                 "credential: [REDACTED] end",
             ),
             ("password%3Dhunter2%26x", "password%3D[REDACTED]"),
+            (
+                r#"Login { password: b"hunter2" }"#,
+                r#"Login { password: b"[REDACTED]" }"#,
+            ),
+            (
+                "ran mysql --password hunter2 -u root",
+                "ran mysql --password [REDACTED] -u root",
+            ),
+            ("password hunter2", "password hunter2"),
+            (
+                "sent eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln upstream",
+                "sent [REDACTED] upstream",
+            ),
+            ("keyJ eyJ alone", "keyJ eyJ alone"),
             (
                 "%7B%22password%22%3A%22hunter2%22%7D",
                 "%7B%22password%22%3A%22[REDACTED]%22%7D",
