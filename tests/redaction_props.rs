@@ -122,6 +122,7 @@ fn key() -> impl Strategy<Value = String> {
         "api-key",
         "private_key",
         "credentials",
+        "signature",
         "session",
         "jsessionid",
     ]);

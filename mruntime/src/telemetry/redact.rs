@@ -31,6 +31,7 @@ const DEFAULT_KEYS: &[&str] = &[
     "privatekey",
     "private-key",
     "credential",
+    "signature",
     "authorization",
     "bearer",
     "cookie",
@@ -77,8 +78,8 @@ pub(crate) fn production_mode() -> bool {
 
 /// Adds keys whose values are redacted from all text that leaves the process, to the defaults
 /// (`password`, `passwd`, `passphrase`, `pwd`, `secret`, `token`, `api_key`, `apikey`,
-/// `api-key`, `private_key`, `privatekey`, `private-key`, `credential`, `authorization`,
-/// `bearer`, `cookie`, `session`), which always stay.
+/// `api-key`, `private_key`, `privatekey`, `private-key`, `credential`, `signature`,
+/// `authorization`, `bearer`, `cookie`, `session`), which always stay.
 ///
 /// A key matches, ASCII case-insensitively, any key that contains it: `token` covers
 /// `access_token`, `X-Refresh-Token` and `tokens`; `session` covers `jsessionid`. Empty keys are
