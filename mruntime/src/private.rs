@@ -175,5 +175,5 @@ pub fn from_panic<R: FromPanic>(panicked: Panicked) -> R {
 /// return `Err`, so this is never reached; it exists to give the expansion any return type.
 #[cold]
 pub fn crashed<R>(panicked: Panicked) -> R {
-    crate::telemetry::crash(&panicked)
+    crate::telemetry::crash(&panicked, || {})
 }
