@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mruntime::PanicPolicy::CrashProcess;
 use mruntime::{ErrorReporter, Panicked, RestartPolicy, Task};
@@ -444,4 +444,56 @@ fn two_threads_crashing_at_once_are_reported_once() {
             );
         }
     }
+}
+
+#[test]
+fn a_hanging_report_is_cut_off_in_a_panic_abort_build() {
+    if child_scenario().is_some() {
+        return;
+    }
+    // The fixture of tests/panic_abort.rs, in the same target dir, with a reporter that hangs.
+    let manifest = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/panic_abort/Cargo.toml"
+    );
+    let target = concat!(env!("CARGO_TARGET_TMPDIR"), "/panic-abort-fixture");
+    let built = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--manifest-path", manifest])
+        .env("CARGO_TARGET_DIR", target)
+        .status()
+        .expect("build the fixture");
+    assert!(built.success());
+    let binary = format!("{target}/debug/panic-abort-fixture");
+    let started = Instant::now();
+    let mut child = std::process::Command::new(binary)
+        .env("PANIC_ABORT_FIXTURE_HANG", "1")
+        .env_remove("RUST_BACKTRACE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the fixture");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > HUNG_AFTER {
+            let _ = child.kill();
+            panic!("the panic = \"abort\" crash hung");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let died_in = started.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    eprintln!("panic_abort: died {died_in:?} after the start (the panic is at the start)");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(6), "{stderr}");
+    assert!(
+        died_in >= TIMEOUT && died_in <= TIMEOUT + MARGIN,
+        "died {died_in:?} after the start: {stderr}"
+    );
+    assert!(
+        stderr.contains("mruntime: CrashProcess: panic in ledger/post"),
+        "{stderr}"
+    );
 }
