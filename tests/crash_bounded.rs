@@ -57,6 +57,15 @@ impl ErrorReporter for ReportPanics {
     }
 }
 
+/// An error reporter whose own `CrashProcess` guard panics while reporting.
+struct CrashingReporter;
+
+impl ErrorReporter for CrashingReporter {
+    fn report(&self, _: &Panicked) {
+        let _ = mruntime::guard("reporter", "send", CrashProcess, || panic!("reporter bug"));
+    }
+}
+
 /// A tracing layer that blocks forever in `on_event` on the event whose message is `on`.
 struct HangingLayer {
     on: &'static str,
@@ -218,6 +227,13 @@ fn play(scenario: &str) {
             });
         }
         "two_at_once" => two_at_once(),
+        "reporter_crashes" => {
+            mruntime::set_error_reporter(CrashingReporter);
+            let _ = mruntime::guard("ledger", "audit", CrashProcess, || {
+                mark_crash_start();
+                panic!("audit trail broken")
+            });
+        }
         other => unreachable!("unknown scenario {other}"),
     }
     println!("SURVIVED");
@@ -415,6 +431,29 @@ fn panicking_sinks_do_not_delay_the_crash() {
                     "{sink}: {outcome:#?}"
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn a_reporter_that_crashes_while_reporting_ends_the_process_at_once() {
+    match child_scenario() {
+        Some(s) => play(&s),
+        None => {
+            let outcome = crash(
+                "a_reporter_that_crashes_while_reporting_ends_the_process_at_once",
+                "reporter_crashes",
+            );
+            let died_in = outcome.time_to_death().unwrap();
+            assert!(
+                died_in < TIMEOUT,
+                "died {died_in:?} after the panic: {outcome:#?}"
+            );
+            let count = outcome
+                .stderr
+                .matches("mruntime: CrashProcess: panic in")
+                .count();
+            assert_eq!(count, 1, "{outcome:#?}");
         }
     }
 }

@@ -20,10 +20,10 @@ fn without_time_driver(multi_thread: bool) -> tokio::runtime::Runtime {
 /// A group of one task that stops when cancelled and one that never does.
 fn group_with_a_stuck_task() -> TaskGroup {
     let group = TaskGroup::new();
-    let _ = group
+    let _worker = group
         .task("delivery", "processor")
         .spawn(|ctx| async move { ctx.cancelled().await });
-    let _ = group
+    let _poller = group
         .task("legacy", "poller")
         .spawn(|_| std::future::pending::<()>());
     group
@@ -65,7 +65,7 @@ fn a_clean_shutdown_without_timers_returns_once_the_tasks_stopped() {
     let runtime = without_time_driver(false);
     let report = runtime.block_on(async {
         let group = TaskGroup::new();
-        let _ = group
+        let _worker = group
             .task("delivery", "processor")
             .spawn(|ctx| async move { ctx.cancelled().await });
         group.shutdown(Duration::from_secs(30)).await
