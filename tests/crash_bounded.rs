@@ -227,6 +227,14 @@ fn play(scenario: &str) {
             });
         }
         "two_at_once" => two_at_once(),
+        "longest_timeout" => {
+            mruntime::set_crash_flush_timeout(Duration::MAX);
+            mruntime::on_crash(|| eprintln!("ON_CRASH RAN"));
+            let _ = mruntime::guard("ledger", "audit", CrashProcess, || {
+                mark_crash_start();
+                panic!("audit trail broken")
+            });
+        }
         "reporter_crashes" => {
             mruntime::set_error_reporter(CrashingReporter);
             let _ = mruntime::guard("ledger", "audit", CrashProcess, || {
@@ -454,6 +462,22 @@ fn a_reporter_that_crashes_while_reporting_ends_the_process_at_once() {
                 .matches("mruntime: CrashProcess: panic in")
                 .count();
             assert_eq!(count, 1, "{outcome:#?}");
+        }
+    }
+}
+
+#[test]
+fn the_longest_timeout_still_crashes_once_the_flush_is_done() {
+    match child_scenario() {
+        Some(s) => play(&s),
+        None => {
+            let outcome = crash(
+                "the_longest_timeout_still_crashes_once_the_flush_is_done",
+                "longest_timeout",
+            );
+            assert!(outcome.stderr.contains("ON_CRASH RAN"), "{outcome:#?}");
+            let died_in = outcome.time_to_death().unwrap();
+            assert!(died_in < MARGIN, "died {died_in:?} after the panic");
         }
     }
 }

@@ -75,8 +75,10 @@ pub fn set_crash_flush_timeout(timeout: Duration) {
     FLUSH_TIMEOUT_MS.store(ms, Ordering::Relaxed);
 }
 
+/// The crash-flush timeout, at most a year (so that `Instant + timeout` cannot overflow).
 fn crash_timeout() -> Duration {
-    Duration::from_millis(FLUSH_TIMEOUT_MS.load(Ordering::Relaxed))
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    Duration::from_millis(FLUSH_TIMEOUT_MS.load(Ordering::Relaxed)).min(YEAR)
 }
 
 /// Ends the process for `panicked` under the crash deadline: arms the watchdog, prints the
@@ -106,7 +108,8 @@ pub(crate) fn crash(panicked: &Panicked, last_words: impl FnOnce()) -> ! {
     let timeout = crash_timeout();
     let deadline = started + timeout;
     let armed = watchdog::arm(deadline);
-    let summary = egress::stderr_summary(panicked);
+    let summary = Silenced::run(|| egress::stderr_summary(panicked))
+        .unwrap_or_else(|_| String::from("a panic that could not be described"));
     let _deadline = match armed {
         Ok(deadline) => deadline,
         Err(error) => {
