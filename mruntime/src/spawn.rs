@@ -19,10 +19,8 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match Handle::try_current() {
-        Ok(runtime) => runtime.spawn(future),
-        Err(_) => outside_runtime(),
-    }
+    check_runtime();
+    tokio::task::spawn(future)
 }
 
 /// Runs `f` on the current tokio runtime's blocking pool; outside a runtime, panics as
@@ -34,10 +32,8 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    match Handle::try_current() {
-        Ok(runtime) => runtime.spawn_blocking(f),
-        Err(_) => outside_runtime(),
-    }
+    check_runtime();
+    tokio::task::spawn_blocking(f)
 }
 
 /// What a spawn outside a tokio runtime panics with (instead of tokio's "there is no reactor
@@ -46,6 +42,18 @@ pub(crate) const OUTSIDE_RUNTIME: &str = "mruntime: a guarded task (`safe_go!`, 
     `#[safe_task]` fn, `mruntime::spawn`, `mruntime::spawn_blocking`, `Task::spawn`) was \
     started outside a tokio runtime: call it from inside one (under `#[tokio::main]` or \
     `#[tokio::test]`, in `Runtime::block_on`, or from a task the runtime runs)";
+
+/// Panics at the caller's line when there is no tokio runtime here. Inside a task (the common
+/// case) that is one thread-local read: `Handle::try_current` would clone the runtime's handle,
+/// an atomic shared by every worker. (A task of a `LocalSet` driven outside any runtime gets
+/// tokio's own message, at the caller's line too: tokio's spawns are `#[track_caller]`.)
+#[inline]
+#[track_caller]
+fn check_runtime() {
+    if tokio::task::try_id().is_none() && Handle::try_current().is_err() {
+        outside_runtime()
+    }
+}
 
 #[cold]
 #[inline(never)]
