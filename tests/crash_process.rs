@@ -74,8 +74,17 @@ fn assert_crashed(scenario: &str, component_name: &str, message: &str) {
     let outcome = run_child(&format!("crash_{scenario}"), scenario);
     assert!(outcome.aborted(), "expected SIGABRT, got {outcome:#?}");
     assert!(!outcome.stdout.contains("SURVIVED"), "{outcome:#?}");
-    // Reported first: the ERROR event with its fields, then mruntime's last words.
-    assert!(outcome.stderr.contains("panic.recovered"), "{outcome:#?}");
+    // mruntime's last words first (the crash deadline is armed by then), then the report: the
+    // ERROR event with its fields.
+    let last_words = outcome
+        .stderr
+        .find("mruntime: CrashProcess: panic in")
+        .unwrap_or_else(|| panic!("no CrashProcess line: {outcome:#?}"));
+    let event = outcome
+        .stderr
+        .find("panic.recovered")
+        .unwrap_or_else(|| panic!("no panic.recovered event: {outcome:#?}"));
+    assert!(last_words < event, "{outcome:#?}");
     assert!(
         outcome.stderr.contains("policy=\"CrashProcess\"")
             || outcome.stderr.contains("policy=CrashProcess"),

@@ -326,6 +326,11 @@ pub fn recover(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `mruntime::__private::spawn` (`spawn_blocking` for a sync fn): no cost over `mruntime::spawn`.
 /// With them it goes through `spawn_with_context` / `spawn_supervised` (and their blocking
 /// twins), the policy being a `static RestartPolicy` built at compile time.
+///
+/// # Panics
+///
+/// Calling the function outside a tokio runtime panics at the line of the call (the generated
+/// fn is `#[track_caller]`), with a message saying to call it from inside a runtime.
 #[proc_macro_attribute]
 pub fn safe_task(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
@@ -360,6 +365,11 @@ pub fn safe_task(args: TokenStream, item: TokenStream) -> TokenStream {
 /// future must be `Send + 'static`, as for `tokio::spawn`. The task's span is a child of the
 /// span current where `safe_go!` is called. It expands to `mruntime::__private::spawn`, never
 /// to `tokio::spawn`, so a project-wide clippy ban on raw spawns does not fire on it.
+///
+/// # Panics
+///
+/// Outside a tokio runtime, at the line of the future (or closure) given to `safe_go!`, with a
+/// message saying to call it from inside a runtime (under `#[tokio::main]`, ...).
 ///
 /// # Context, restarts and groups
 ///

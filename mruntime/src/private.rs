@@ -25,6 +25,7 @@ pub fn guard_async<F: Future>(site: &'static Site, future: F) -> GuardedFuture<F
 
 /// `safe_go!` and `#[safe_task]` on an async fn.
 #[inline]
+#[track_caller]
 pub fn spawn<F>(site: &'static Site, future: F) -> TaskHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -50,6 +51,7 @@ where
 
 /// `#[safe_task]` on a sync fn.
 #[inline]
+#[track_caller]
 pub fn spawn_blocking<F, T>(site: &'static Site, f: F) -> TaskHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -62,6 +64,7 @@ where
 /// `ctx: TaskContext` argument and/or `group = ..`, without `restart(..)`: `body(ctx)` runs once.
 /// `parent` is the caller's context (`ctx` argument), `group` from [`group`].
 #[inline]
+#[track_caller]
 pub fn spawn_with_context<F, Fut>(
     site: &'static Site,
     parent: Option<&TaskContext>,
@@ -78,6 +81,7 @@ where
 
 /// `#[safe_task]` on a sync fn with a `ctx` argument and/or `group = ..`, without `restart(..)`.
 #[inline]
+#[track_caller]
 pub fn spawn_blocking_with_context<F, T>(
     site: &'static Site,
     parent: Option<&TaskContext>,
@@ -95,6 +99,7 @@ where
 /// per attempt (the expansion clones the fn's arguments inside it), `restart` is a `static` built
 /// with [`RestartPolicy::from_millis`].
 #[inline]
+#[track_caller]
 pub fn spawn_supervised<F, Fut>(
     site: &'static Site,
     restart: &'static RestartPolicy,
@@ -113,6 +118,7 @@ where
 /// `#[safe_task]` on a sync fn with `restart(..)`: `body(ctx)` runs on the blocking pool once per
 /// attempt.
 #[inline]
+#[track_caller]
 pub fn spawn_blocking_supervised<F, T>(
     site: &'static Site,
     restart: &'static RestartPolicy,
@@ -175,5 +181,5 @@ pub fn from_panic<R: FromPanic>(panicked: Panicked) -> R {
 /// return `Err`, so this is never reached; it exists to give the expansion any return type.
 #[cold]
 pub fn crashed<R>(panicked: Panicked) -> R {
-    crate::telemetry::crash(&panicked)
+    crate::telemetry::crash(&panicked, || {})
 }

@@ -8,7 +8,9 @@ pub mod otel;
 pub mod service;
 
 pub use capture::{Capture, CapturedEvent, CapturedSpan};
-pub use child::{ChildOutcome, child_scenario, run_child};
+pub use child::{
+    CHILD_TIMEOUT, ChildOutcome, child_scenario, mark_crash_start, run_child, run_child_within,
+};
 
 /// Lets every ready task run until all wait on a timer or a cancellation (on the paused clock time
 /// only moves when nothing else can run, so this is deterministic).

@@ -54,8 +54,10 @@ pub(crate) fn safe_task(model: &SafeTask) -> TokenStream {
             ::mruntime::__private::spawn_blocking(#site_ref, move || #body)
         },
     };
+    // `#[track_caller]`: a spawn outside a runtime panics at the line that called the fn.
     quote! {
         #(#outer_attrs)*
+        #[track_caller]
         #vis #sig {
             #(#inner_attrs)*
             #site
@@ -186,8 +188,10 @@ fn context_task(model: &SafeTask) -> TokenStream {
     };
     let mut sig = args.sig;
     set_task_output(&mut sig, &model.ret);
+    // `#[track_caller]`: a spawn outside a runtime panics at the line that called the fn.
     quote! {
         #(#outer_attrs)*
+        #[track_caller]
         #vis #sig {
             #(#inner_attrs)*
             #site

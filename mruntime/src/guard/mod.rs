@@ -50,7 +50,8 @@ pub(crate) fn catch_as<T>(
 }
 
 /// The one place a caught panic is turned into a [`Panicked`] and reported (exactly once), and,
-/// for a guard, its policy applied.
+/// for a guard, its policy applied. Under `CrashProcess` the crash deadline is armed before the
+/// report starts, so a sink that hangs cannot keep the process alive.
 #[cold]
 #[inline(never)]
 pub(crate) fn recovered(
@@ -63,22 +64,30 @@ pub(crate) fn recovered(
         Recovery::Attempt(n) => n,
     };
     let panicked = Panicked::new(*site, payload, take_captured()).with_attempt(attempt);
-    telemetry::report(&panicked);
-    if recovery == Recovery::Guard {
-        apply_policy(&panicked);
+    match (recovery, panicked.policy()) {
+        (Recovery::Guard, PanicPolicy::CrashProcess) => {
+            telemetry::crash(&panicked, || telemetry::report(&panicked))
+        }
+        (Recovery::Attempt(_), PanicPolicy::CrashProcess) => {
+            telemetry::report_under_deadline(&panicked)
+        }
+        _ => telemetry::report(&panicked),
     }
     panicked
 }
 
-/// Applies the policy of a reported panic: under `CrashProcess` the process ends here.
-pub(crate) fn apply_policy(panicked: &Panicked) {
+/// Applies the policy of a reported panic: under `CrashProcess` the process ends here, after
+/// `last_words` (which runs under the crash deadline, after the stderr line).
+pub(crate) fn apply_policy(panicked: &Panicked, last_words: impl FnOnce()) {
     if panicked.policy() == PanicPolicy::CrashProcess {
-        telemetry::crash(panicked);
+        telemetry::crash(panicked, last_words);
     }
+    last_words();
 }
 
 /// With `panic = "abort"` nothing unwinds, so no guard can catch: the hook reports the panic
-/// (log, metric, span, reporter), flushes, and the process aborts whatever the policy.
+/// (log, metric, span, reporter) under the crash deadline, flushes, and the process aborts
+/// whatever the policy.
 #[cfg(panic = "abort")]
 #[cold]
 pub(crate) fn recovered_in_hook(
@@ -87,12 +96,14 @@ pub(crate) fn recovered_in_hook(
     captured: crate::panic::Captured,
 ) -> ! {
     let panicked = Panicked::from_hook(site, message, captured);
-    telemetry::report(&panicked);
-    eprintln!(
-        "mruntime: built with panic = \"abort\": guards cannot recover, the process ends \
-         after reporting"
-    );
-    telemetry::crash(&panicked)
+    telemetry::crash(&panicked, || {
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"mruntime: built with panic = \"abort\": guards cannot recover, the process ends \
+              after reporting\n",
+        );
+        telemetry::report(&panicked);
+    })
 }
 
 /// Runs a closure in a guard inside its own span, as `#[recover]` on a sync fn does.

@@ -93,7 +93,8 @@ impl Task {
     ///
     /// # Panics
     ///
-    /// Like `tokio::spawn`, when called outside a tokio runtime.
+    /// When called outside a tokio runtime: the panic points at the line of the call and says to
+    /// call it from inside a runtime (under `#[tokio::main]`, in `Runtime::block_on`, ...).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -102,6 +103,7 @@ impl Task {
     /// assert_eq!(handle.await.unwrap(), "notification/email-sender");
     /// # }
     /// ```
+    #[track_caller]
     pub fn spawn<F, Fut>(self, body: F) -> TaskHandle<Fut::Output>
     where
         F: FnOnce(TaskContext) -> Fut + Send + 'static,
@@ -116,7 +118,8 @@ impl Task {
     ///
     /// # Panics
     ///
-    /// Like `tokio::task::spawn_blocking`, when called outside a tokio runtime.
+    /// When called outside a tokio runtime: the panic points at the line of the call and says to
+    /// call it from inside a runtime (under `#[tokio::main]`, in `Runtime::block_on`, ...).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -125,6 +128,7 @@ impl Task {
     /// assert_eq!(handle.await.unwrap(), 8);
     /// # }
     /// ```
+    #[track_caller]
     pub fn spawn_blocking<F, T>(self, body: F) -> TaskHandle<T>
     where
         F: FnOnce(TaskContext) -> T + Send + 'static,
@@ -139,8 +143,9 @@ impl Task<RestartPolicy> {
     ///
     /// # Panics
     ///
-    /// Like `tokio::spawn`, when called outside a tokio runtime. The runtime needs its time
-    /// driver (`enable_time`) for the backoffs.
+    /// When called outside a tokio runtime: the panic points at the line of the call and says to
+    /// call it from inside a runtime (under `#[tokio::main]`, in `Runtime::block_on`, ...). The
+    /// runtime needs its time driver (`enable_time`) for the backoffs.
     ///
     /// ```
     /// use mruntime::{RestartPolicy, Task};
@@ -157,6 +162,7 @@ impl Task<RestartPolicy> {
     /// assert_eq!(handle.await.unwrap(), 3); // ran three times, the third returned
     /// # }
     /// ```
+    #[track_caller]
     pub fn spawn<F, Fut>(self, factory: F) -> TaskHandle<Fut::Output>
     where
         F: FnMut(TaskContext) -> Fut + Send + 'static,
@@ -171,8 +177,9 @@ impl Task<RestartPolicy> {
     ///
     /// # Panics
     ///
-    /// Like `tokio::task::spawn_blocking`, when called outside a tokio runtime. The runtime
-    /// needs its time driver for the backoffs.
+    /// When called outside a tokio runtime: the panic points at the line of the call and says to
+    /// call it from inside a runtime (under `#[tokio::main]`, in `Runtime::block_on`, ...). The
+    /// runtime needs its time driver for the backoffs.
     ///
     /// ```
     /// use mruntime::{RestartPolicy, Task};
@@ -184,6 +191,7 @@ impl Task<RestartPolicy> {
     /// assert_eq!(handle.await.unwrap(), "pdf");
     /// # }
     /// ```
+    #[track_caller]
     pub fn spawn_blocking<F, T>(self, body: F) -> TaskHandle<T>
     where
         F: FnMut(TaskContext) -> T + Send + 'static,

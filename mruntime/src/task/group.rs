@@ -2,7 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
@@ -11,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
-use crate::panic::Panicked;
+use crate::panic::{Panicked, Silenced};
 use crate::site::Site;
 use crate::task::report::{PanicSummary, ShutdownReport};
 use crate::task::{Task, TaskContext};
@@ -255,6 +259,13 @@ impl TaskGroup {
     /// Call it from outside the group: a task of the group that shuts its own group down waits
     /// for itself until the deadline, and is then aborted with the others.
     ///
+    /// The deadline is kept by tokio's timer, so it follows a paused clock. On a runtime built
+    /// without the time driver (no `enable_time` / `enable_all`), where tokio's timers panic
+    /// with "timers are disabled", it is kept instead by a thread of mruntime's own on the real
+    /// clock (ended as soon as the shutdown is over): the shutdown behaves the same. If no
+    /// thread can be started either, the deadline counts as passed at once: the tasks still
+    /// running are aborted and named in [`not_stopped`](ShutdownReport::not_stopped).
+    ///
     /// ```
     /// use std::time::Duration;
     ///
@@ -275,9 +286,11 @@ impl TaskGroup {
         let started = Instant::now();
         let shared = &self.owner.shared;
         shared.close();
-        let stopped = tokio::time::timeout(deadline, shared.tracker.wait())
-            .await
-            .is_ok();
+        let stopped = match timer(deadline) {
+            Timer::Tokio(sleep) => race(shared.tracker.wait(), sleep).await,
+            Timer::Thread(expired) => race(shared.tracker.wait(), expired).await,
+            Timer::None => shared.tracker.is_empty(),
+        };
         let not_stopped = if stopped {
             Vec::new()
         } else {
@@ -337,6 +350,71 @@ impl TaskGroup {
             running.abort = Some(abort);
         }
     }
+}
+
+/// What keeps a shutdown's deadline.
+enum Timer {
+    /// tokio's timer (it follows a paused clock).
+    Tokio(tokio::time::Sleep),
+    /// No time driver: a thread of mruntime's sends when the deadline passes on the real clock,
+    /// and ends early when the receiver is dropped (the shutdown is over).
+    Thread(ThreadTimer),
+    /// Neither: the deadline counts as passed at once.
+    None,
+}
+
+/// tokio's timer if the runtime has its time driver, else a thread that keeps the deadline.
+/// There is no public query for the time driver: creating a `Sleep` without it panics, so the
+/// probe catches that panic, silenced (it is no fault of anyone's).
+fn timer(deadline: Duration) -> Timer {
+    crate::panic::install_panic_hook();
+    if let Ok(sleep) = Silenced::run(|| tokio::time::sleep(deadline)) {
+        return Timer::Tokio(sleep);
+    }
+    let (expired, on_expiry) = tokio::sync::oneshot::channel::<()>();
+    let (done, on_done) = mpsc::channel::<()>();
+    let started = crate::spawn::thread("mruntime-shutdown-deadline", move || {
+        if let Err(RecvTimeoutError::Timeout) = on_done.recv_timeout(deadline) {
+            let _ = expired.send(());
+        }
+    });
+    match started {
+        Ok(()) => Timer::Thread(ThreadTimer {
+            on_expiry,
+            _done: done,
+        }),
+        Err(_) => Timer::None,
+    }
+}
+
+/// The thread's side of [`Timer::Thread`]: ready when the deadline passed.
+struct ThreadTimer {
+    on_expiry: tokio::sync::oneshot::Receiver<()>,
+    /// Dropped with the timer, which wakes the thread to end.
+    _done: mpsc::Sender<()>,
+}
+
+impl Future for ThreadTimer {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.on_expiry).poll(cx).map(drop)
+    }
+}
+
+/// `true` if `work` ends before `deadline` does.
+async fn race(work: impl Future<Output = ()>, deadline: impl Future<Output = ()>) -> bool {
+    let mut work = pin!(work);
+    let mut deadline = pin!(deadline);
+    poll_fn(|cx| {
+        if work.as_mut().poll(cx).is_ready() {
+            Poll::Ready(true)
+        } else if deadline.as_mut().poll(cx).is_ready() {
+            Poll::Ready(false)
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 impl Default for TaskGroup {

@@ -37,6 +37,7 @@ impl Placement<'_> {
     }
 
     /// Spawns `body` (which guards itself) with the group's bookkeeping around it.
+    #[track_caller]
     fn spawn<T, B>(self, site: Site, membership: Option<Membership>, body: B) -> TaskHandle<T>
     where
         T: Send + 'static,
@@ -62,6 +63,7 @@ impl Placement<'_> {
 }
 
 /// A task run once: `f(ctx)` is called and awaited inside the task's guard and span.
+#[track_caller]
 pub(crate) fn spawn_once<S, F, Fut>(
     site: S,
     placement: Placement<'_>,
@@ -81,6 +83,7 @@ where
 }
 
 /// A supervised task: `factory(ctx)` is called and awaited once per attempt.
+#[track_caller]
 pub(crate) fn spawn_supervised<S, F, Fut>(
     site: S,
     restart: RestartPolicy,
@@ -101,6 +104,7 @@ where
 }
 
 /// A blocking task run once on tokio's blocking pool.
+#[track_caller]
 pub(crate) fn spawn_blocking_once<S, F, T>(site: S, placement: Placement<'_>, f: F) -> TaskHandle<T>
 where
     S: AsSite,
@@ -129,6 +133,7 @@ where
 }
 
 /// A supervised blocking task: each attempt runs `body(ctx)` on tokio's blocking pool.
+#[track_caller]
 pub(crate) fn spawn_blocking_supervised<S, F, T>(
     site: S,
     restart: RestartPolicy,

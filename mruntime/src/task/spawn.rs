@@ -14,6 +14,7 @@ use crate::telemetry;
 
 /// Spawns `future` guarded under `site`; the task's span is created now, so its parent is the
 /// span current at the spawn (a bare `tokio::spawn` loses it).
+#[track_caller]
 pub(crate) fn spawn_site<F, S>(site: S, future: F) -> TaskHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -37,6 +38,7 @@ pub(crate) fn untraced_task<F, S>(site: S, future: F) -> TaskFuture<F, S, ()> {
 }
 
 /// Spawns a guarded task's future, inside the opt-in lifecycle metrics when they are on.
+#[track_caller]
 fn spawn_guarded<T, G>(guarded: G, meta: &Site) -> JoinHandle<Result<T, Panicked>>
 where
     T: Send + 'static,
@@ -66,6 +68,7 @@ async fn with_lifecycle<T>(
 }
 
 /// Runs `f` on tokio's blocking pool guarded under `site`.
+#[track_caller]
 pub(crate) fn spawn_blocking_site<F, T, S>(site: S, f: F) -> TaskHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -89,6 +92,7 @@ where
 
 /// Spawns a future that guards itself (a supervisor, or a guarded future with its group
 /// bookkeeping): for `launch` and `supervise`, which prepare it.
+#[track_caller]
 pub(crate) fn spawn_prepared<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -98,6 +102,7 @@ where
 }
 
 /// Runs a closure that guards itself on tokio's blocking pool (see [`spawn_prepared`]).
+#[track_caller]
 pub(crate) fn spawn_blocking_prepared<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -116,7 +121,8 @@ where
 ///
 /// # Panics
 ///
-/// Like `tokio::spawn`, when called outside a tokio runtime.
+/// When called outside a tokio runtime: the panic points at the line of the call and says to
+/// call it from inside a runtime (under `#[tokio::main]`, in `Runtime::block_on`, ...).
 ///
 /// ```
 /// use mruntime::{PanicPolicy, TaskError};
@@ -131,6 +137,7 @@ where
 /// assert!(matches!(failed.await, Err(TaskError::Panicked(p)) if p.message() == "smtp down"));
 /// # }
 /// ```
+#[track_caller]
 pub fn spawn<F>(
     component: &'static str,
     name: &'static str,
@@ -150,7 +157,8 @@ where
 ///
 /// # Panics
 ///
-/// Like `tokio::task::spawn_blocking`, when called outside a tokio runtime.
+/// When called outside a tokio runtime: the panic points at the line of the call and says to
+/// call it from inside a runtime (under `#[tokio::main]`, in `Runtime::block_on`, ...).
 ///
 /// ```
 /// use mruntime::PanicPolicy;
@@ -162,6 +170,7 @@ where
 /// assert_eq!(handle.await.unwrap(), 8);
 /// # }
 /// ```
+#[track_caller]
 pub fn spawn_blocking<F, T>(
     component: &'static str,
     name: &'static str,

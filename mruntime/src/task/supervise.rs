@@ -51,8 +51,10 @@ impl Supervisor {
             .on_panic(now, now.saturating_duration_since(started))
         {
             Verdict::GiveUp => {
-                telemetry::gave_up(&panicked, &self.restart);
-                apply_policy(&panicked);
+                // Under `CrashProcess` the give-up event is the crash's last words: it runs under
+                // the crash deadline, so a subscriber that hangs there cannot keep the process up.
+                let restart = self.restart;
+                apply_policy(&panicked, || telemetry::gave_up(&panicked, &restart));
                 Err(panicked)
             }
             Verdict::Restart(backoff) => {

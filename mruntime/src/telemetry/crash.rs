@@ -1,28 +1,41 @@
-//! `CrashProcess`: report, flush everything within a bounded time, then abort.
+//! `CrashProcess`: arm the deadline, say so on stderr, report, flush, abort; all of it within the
+//! crash-flush timeout, whatever hangs.
 
+use std::cell::Cell;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::panic::{Panicked, Silenced};
-use crate::telemetry::reporter;
+use crate::telemetry::{egress, reporter, watchdog};
 
 type FlushFn = Arc<dyn Fn() + Send + Sync>;
 
 static ON_CRASH: Mutex<Vec<FlushFn>> = Mutex::new(Vec::new());
 static FLUSH_TIMEOUT_MS: AtomicU64 = AtomicU64::new(5_000);
+/// The thread whose crash ends the process: the first to crash.
+static CRASHING: OnceLock<ThreadId> = OnceLock::new();
+
+thread_local! {
+    /// Set on the thread that is crashing: a crash there again is a sink crashing.
+    static CRASHING_HERE: Cell<bool> = const { Cell::new(false) };
+}
 
 /// Registers flush work to run before a `CrashProcess` abort, such as
 /// `meter_provider.force_flush()` and `tracer_provider.force_flush()`, so that the metric point
 /// and the span of the fatal panic are exported before the process dies.
 ///
-/// All registered work and the error reporter's [`flush`](crate::ErrorReporter::flush) run on a
-/// separate thread, and the process aborts when they are done or when the flush timeout
-/// ([`set_crash_flush_timeout`], default 5 s) has passed, whichever comes first. A panic inside
-/// one of them is contained.
+/// All registered work, then the error reporter's [`flush`](crate::ErrorReporter::flush), run on
+/// a separate thread after the panic was reported. They share one deadline with the report: the
+/// crash-flush timeout ([`set_crash_flush_timeout`], default 5 s), counted from the moment the
+/// crash starts. The process aborts when they are done or when the deadline passes, whichever
+/// comes first, even if one of them never returns. A panic inside one of them is contained.
+/// When two threads crash at once, this work runs once.
 ///
 /// ```
 /// let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
@@ -38,22 +51,82 @@ pub fn on_crash(flush: impl Fn() + Send + Sync + 'static) {
         .push(Arc::new(flush));
 }
 
-/// Sets the most time a `CrashProcess` abort waits for the registered flush work and the error
-/// reporter (default 5 s).
+/// Sets the deadline of a `CrashProcess` crash (default 5 s): the most time between the panic
+/// being caught and the process aborting.
+///
+/// The deadline is armed before anything else runs, on a watchdog thread of its own that aborts
+/// the process when it passes. It covers, in this order: the `mruntime: CrashProcess` line on
+/// stderr, the report to every sink (the tracing event, the OpenTelemetry span, the metric, the
+/// error reporter's [`report`](crate::ErrorReporter::report)), the [`on_crash`] work and the
+/// reporter's [`flush`](crate::ErrorReporter::flush). Whatever is still running when it passes
+/// (a reporter, a subscriber or an exporter that hangs) is cut off by the abort. Under
+/// `CrashProcess` a supervised task's attempt is reported under the same deadline, so a sink
+/// that hangs there ends the process too, instead of leaving the task neither restarted nor
+/// given up.
+///
+/// If the watchdog thread cannot be started (the OS refuses a thread), nothing could bound the
+/// report: the process aborts right after the stderr line, reporting nothing else.
+///
+/// ```
+/// mruntime::set_crash_flush_timeout(std::time::Duration::from_secs(2));
+/// ```
 pub fn set_crash_flush_timeout(timeout: Duration) {
     let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
     FLUSH_TIMEOUT_MS.store(ms, Ordering::Relaxed);
 }
 
-/// Ends the process after `panicked` was reported (metric recorded, event emitted, reporter
-/// called): ends and exports the current span, flushes, aborts. `std::process::abort` rather
-/// than a re-panic: tokio would catch a re-panic in a task and the process would survive.
+/// The crash-flush timeout, at most a year (so that `Instant + timeout` cannot overflow).
+fn crash_timeout() -> Duration {
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    Duration::from_millis(FLUSH_TIMEOUT_MS.load(Ordering::Relaxed)).min(YEAR)
+}
+
+/// Ends the process for `panicked` under the crash deadline: arms the watchdog, prints the
+/// `mruntime: CrashProcess` line, runs `last_words` (the report to every sink, for a panic not
+/// reported yet), ends and exports the current span, flushes, aborts.
+///
+/// Only the first thread to crash does this; a second one waits for the abort, its panic not
+/// reported (the process is already ending, and every hook and the reporter must run once). A
+/// crash on the thread already crashing (a sink that crashes) aborts at once.
+///
+/// `std::process::abort` rather than a re-panic: tokio would catch a re-panic in a task and the
+/// process would survive.
 #[cold]
-pub(crate) fn crash(panicked: &Panicked) -> ! {
-    eprintln!(
-        "mruntime: CrashProcess: {}; flushing telemetry, then aborting",
-        crate::telemetry::egress::stderr_summary(panicked)
-    );
+#[inline(never)]
+pub(crate) fn crash(panicked: &Panicked, last_words: impl FnOnce()) -> ! {
+    let started = Instant::now();
+    let me = std::thread::current().id();
+    if *CRASHING.get_or_init(|| me) != me {
+        wait_for_abort();
+    }
+    if CRASHING_HERE
+        .try_with(|here| here.replace(true))
+        .unwrap_or(true)
+    {
+        std::process::abort();
+    }
+    let timeout = crash_timeout();
+    let deadline = started + timeout;
+    let armed = watchdog::arm(deadline);
+    let summary = Silenced::run(|| egress::stderr_summary(panicked))
+        .unwrap_or_else(|_| String::from("a panic that could not be described"));
+    let _deadline = match armed {
+        Ok(deadline) => deadline,
+        Err(error) => {
+            say(&format!(
+                "mruntime: CrashProcess: {summary}; no watchdog thread ({}), so aborting now \
+                 without reporting",
+                egress::stderr_text(&error)
+            ));
+            std::process::abort()
+        }
+    };
+    say(&format!(
+        "mruntime: CrashProcess: {summary}; reporting and flushing telemetry for at most {} ms, \
+         then aborting",
+        timeout.as_millis()
+    ));
+    let _ = Silenced::run(last_words);
     // The guard's span is still open (we are inside it): end its OpenTelemetry span now so the
     // span processor exports it with its panic events.
     let _ = Silenced::run(|| {
@@ -62,15 +135,34 @@ pub(crate) fn crash(panicked: &Panicked) -> ! {
             opentelemetry::trace::TraceContextExt::span(&span.context()).end();
         }
     });
-    flush_within(Duration::from_millis(
-        FLUSH_TIMEOUT_MS.load(Ordering::Relaxed),
-    ));
+    flush_until(deadline);
     std::process::abort()
 }
 
-/// Runs every `on_crash` flush and the reporter's flush on a separate thread, waiting at most
-/// `timeout` for them.
-fn flush_within(timeout: Duration) {
+/// Reports `panicked` (a supervised attempt under `CrashProcess`) under the crash deadline: a
+/// sink that hangs longer than the crash-flush timeout ends the process. Without a watchdog
+/// thread the report runs unbounded, as under `KeepRunning`.
+pub(crate) fn report_under_deadline(panicked: &Panicked) {
+    let _deadline = watchdog::arm(Instant::now() + crash_timeout());
+    super::report(panicked);
+}
+
+/// A second thread crashing while another crashes: wait for that one's abort, which its
+/// watchdog bounds.
+fn wait_for_abort() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// One line on stderr; a failed write is no reason to stop crashing.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Runs every `on_crash` flush and the reporter's flush on a separate thread, waiting for them
+/// until `deadline`.
+fn flush_until(deadline: Instant) {
     let hooks: Vec<FlushFn> = ON_CRASH
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -79,7 +171,6 @@ fn flush_within(timeout: Duration) {
     if hooks.is_empty() && reporter.is_none() {
         return;
     }
-    let deadline = Instant::now() + timeout;
     let (done, finished) = mpsc::channel::<()>();
     let work = move || {
         for hook in &hooks {
@@ -91,10 +182,25 @@ fn flush_within(timeout: Duration) {
         }
         let _ = done.send(());
     };
-    match crate::spawn::thread("mruntime-crash-flush", work) {
+    // `work` is moved into the thread only if it starts; otherwise run it here (the watchdog
+    // still bounds it).
+    let work = Arc::new(Mutex::new(Some(work)));
+    let for_thread = Arc::clone(&work);
+    let started = crate::spawn::thread("mruntime-crash-flush", move || {
+        let taken = for_thread.lock().ok().and_then(|mut w| w.take());
+        if let Some(work) = taken {
+            work();
+        }
+    });
+    match started {
         Ok(()) => {
             let _ = finished.recv_timeout(deadline.saturating_duration_since(Instant::now()));
         }
-        Err(error) => eprintln!("mruntime: could not start the crash flush thread: {error}"),
+        Err(_) => {
+            let taken = work.lock().ok().and_then(|mut w| w.take());
+            if let Some(work) = taken {
+                work();
+            }
+        }
     }
 }

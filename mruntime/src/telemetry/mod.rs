@@ -13,8 +13,9 @@ mod restart;
 mod span;
 mod trace;
 mod view;
+mod watchdog;
 
-pub(crate) use crash::crash;
+pub(crate) use crash::{crash, report_under_deadline};
 pub use crash::{on_crash, set_crash_flush_timeout};
 pub(crate) use metrics::{TaskLifecycle, task_metrics_enabled};
 pub use metrics::{enable_task_metrics, init_panic_metrics};
