@@ -13,7 +13,7 @@ pub(crate) use recover::recover;
 pub(crate) use safe_go::safe_go;
 pub(crate) use safe_task::{safe_task, task_signature};
 
-use proc_macro2::{Ident, Literal, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Ident, Literal, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Block, Expr, GenericArgument, PathArguments, Type};
@@ -157,6 +157,7 @@ pub(crate) fn typed_body(ret: &Ret, prelude: TokenStream, block: &Block) -> Toke
     // Spanned at the return type: "return type inferred to be `T` here" points at it.
     let returned = Ident::new("__mruntime_ret", Span::mixed_site().located_at(span));
     let return_edge = quote_spanned!(span=> return #returned;);
+    let block = user_block(block);
     quote! {
         {
             #prelude
@@ -166,6 +167,16 @@ pub(crate) fn typed_body(ret: &Ret, prelude: TokenStream, block: &Block) -> Toke
             #block
         }
     }
+}
+
+/// The user's block, its braces marked as the macro's (at the same place): as the tail of the
+/// generated block they would otherwise draw `unused_braces` on a one-line body, with a fix
+/// (`fn f() -> T expr`) that does not compile. The statements keep their spans and lints.
+fn user_block(block: &Block) -> Group {
+    let stmts = &block.stmts;
+    let mut group = Group::new(Delimiter::Brace, quote!(#(#stmts)*));
+    group.set_span(Span::mixed_site().located_at(block.brace_token.span.join()));
+    group
 }
 
 /// `Result<impl Display, E>` -> `Result<_, E>`.
