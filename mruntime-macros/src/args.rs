@@ -11,7 +11,9 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Expr, Ident, Lit, LitStr, Path, Token};
 
 use crate::errors::Errors;
-use crate::restart::{self, Restart};
+use crate::model::{Label, Policy, Restart};
+use crate::restart;
+use crate::snippet::snippet;
 
 /// The keywords of the argument lists.
 pub(crate) mod kw {
@@ -78,14 +80,6 @@ impl MacroKind {
     }
 }
 
-/// The two policies of `mruntime::PanicPolicy`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub(crate) enum Policy {
-    #[default]
-    KeepRunning,
-    CrashProcess,
-}
-
 /// A policy as written: the value, and the path that named it.
 pub(crate) struct PolicyArg {
     pub(crate) policy: Policy,
@@ -101,8 +95,8 @@ pub(crate) struct OnPanic {
 /// The arguments of one macro invocation, each with the tokens it was written as.
 #[derive(Default)]
 pub(crate) struct Args {
-    pub(crate) component: Option<LitStr>,
-    pub(crate) name: Option<LitStr>,
+    pub(crate) component: Option<Label>,
+    pub(crate) name: Option<Label>,
     pub(crate) policy: Option<PolicyArg>,
     pub(crate) on_panic: Option<OnPanic>,
     pub(crate) allow_raw_spawn: Option<kw::allow_raw_spawn>,
@@ -346,7 +340,7 @@ impl ArgList {
         } else {
             "name"
         };
-        let value = self.check_string(slot, lit.clone());
+        let value = self.check_string(slot, lit.clone()).map(label_text);
         if self.check_repeat(slot, lit.span()) {
             match slot {
                 "component" => self.args.component = value,
@@ -410,40 +404,51 @@ impl ArgList {
         }
     }
 
-    /// Reads a `key = "string"` value, checking it is a non-empty string literal.
+    /// Reads a `key = "string"` or `key = path::TO_CONSTANT` value; a literal must not be
+    /// empty (a constant is checked when the expansion is compiled).
     fn string_value(
         &mut self,
         input: ParseStream<'_>,
         key: &'static str,
         key_span: Span,
-    ) -> Option<LitStr> {
+    ) -> Option<Label> {
         self.keyed = true;
         let example = format!("{key} = \"{}\"", example_value(key));
-        let lit = value_of(input, key, key_span, &example).and_then(|tokens| {
+        let value = value_of(input, key, key_span, &example).and_then(|tokens| {
             let parser = |input: ParseStream<'_>| {
-                if !input.peek(LitStr) {
-                    let rest: TokenStream = input.parse()?;
-                    let fix = match syn::parse2::<Path>(rest.clone()) {
-                        // `component = payments`: the user meant the word.
-                        Ok(path) => format!(
-                            "write `{key} = \"{}\"`",
-                            path.to_token_stream().to_string().replace(' ', "")
-                        ),
-                        Err(_) => format!("e.g. `{example}`"),
-                    };
-                    return Err(syn::Error::new_spanned(
-                        rest,
-                        format!("`{key}` must be a string literal: {fix}"),
-                    ));
+                if input.peek(LitStr) {
+                    let lit: LitStr = input.parse()?;
+                    expect_end(input)?;
+                    return Ok(Err(lit));
                 }
-                let lit: LitStr = input.parse()?;
-                expect_end(input)?;
-                Ok(lit)
+                let rest: TokenStream = input.parse()?;
+                match syn::parse2::<Path>(rest.clone()) {
+                    Ok(path) if names_constant(&path) => Ok(Ok(path)),
+                    // `component = payments`: the user meant the word.
+                    Ok(path) => Err(syn::Error::new_spanned(
+                        rest,
+                        format!(
+                            "`{key}` must be a string literal or a `&'static str` constant: \
+                             write `{key} = \"{}\"` (or `{key} = labels::{}` for a constant)",
+                            snippet(&path),
+                            example_value(key).to_uppercase().replace('-', "_"),
+                        ),
+                    )),
+                    Err(_) => Err(syn::Error::new_spanned(
+                        rest,
+                        format!(
+                            "`{key}` must be a string literal or a `&'static str` constant: e.g. \
+                             `{example}`"
+                        ),
+                    )),
+                }
             };
             parser.parse2(tokens)
         });
-        let lit = self.errors.ok(lit)?;
-        self.check_string(key, lit)
+        match self.errors.ok(value)? {
+            Ok(path) => Some(Label::Const(path)),
+            Err(lit) => self.check_string(key, lit).map(label_text),
+        }
     }
 
     /// A string value must not be empty; gives it back if it is valid.
@@ -566,6 +571,21 @@ impl ArgList {
     }
 }
 
+fn label_text(lit: LitStr) -> Label {
+    Label::Text(lit.value())
+}
+
+/// Whether a path names a constant by Rust's convention, its last segment in upper case
+/// (`PAYMENTS`, `labels::PAYMENTS`); `payments` is taken for a word missing its quotes.
+fn names_constant(path: &Path) -> bool {
+    path.segments.last().is_some_and(|segment| {
+        let name = segment.ident.unraw().to_string();
+        segment.arguments.is_none()
+            && name.chars().any(|c| c.is_ascii_uppercase())
+            && !name.chars().any(|c| c.is_lowercase())
+    })
+}
+
 /// A plausible value of a string key, for messages.
 fn example_value(key: &str) -> &'static str {
     match key {
@@ -640,7 +660,7 @@ fn policy_value(tokens: TokenStream) -> syn::Result<PolicyArg> {
                     format!(
                         "unknown policy `{}`{hint}: expected `KeepRunning` or `CrashProcess` \
                          (a path ending in one works too, e.g. `mruntime::PanicPolicy::CrashProcess`)",
-                        path.to_token_stream().to_string().replace(' ', "")
+                        snippet(&path)
                     ),
                 ));
             }
@@ -810,6 +830,27 @@ mod tests {
         }
     }
 
+    fn text(label: Option<Label>) -> String {
+        match label {
+            Some(Label::Text(text)) => text,
+            Some(Label::Const(path)) => panic!("a constant: {}", snippet(&path)),
+            None => panic!("no label"),
+        }
+    }
+
+    #[test]
+    fn constants_as_labels() {
+        let args = parse_ok(
+            MacroKind::Recover,
+            quote!(component = labels::PAYMENTS, name = NAME),
+        );
+        assert!(matches!(args.component, Some(Label::Const(path)) if snippet(&path) == "labels::PAYMENTS"));
+        assert!(matches!(args.name, Some(Label::Const(path)) if snippet(&path) == "NAME"));
+        // A lower-case word is a string missing its quotes, not a constant.
+        let errors = parse_err(MacroKind::Recover, quote!(component = labels::payments));
+        assert!(errors[0].contains("write `component = \"labels::payments\"`"), "{errors:?}");
+    }
+
     fn parse_ok(kind: MacroKind, tokens: TokenStream) -> Args {
         let (args, errors) = parse(kind, tokens);
         assert_eq!(messages(errors), Vec::<String>::new());
@@ -831,8 +872,8 @@ mod tests {
                 policy = KeepRunning
             ),
         );
-        assert_eq!(args.component.unwrap().value(), "onboarding");
-        assert_eq!(args.name.unwrap().value(), "handler.create");
+        assert_eq!(text(args.component), "onboarding");
+        assert_eq!(text(args.name), "handler.create");
         assert_eq!(args.policy.unwrap().policy, Policy::KeepRunning);
     }
 
@@ -846,8 +887,8 @@ mod tests {
                 policy = mruntime::PanicPolicy::CrashProcess,
             ),
         );
-        assert_eq!(args.component.unwrap().value(), "onboarding");
-        assert_eq!(args.name.unwrap().value(), "create");
+        assert_eq!(text(args.component), "onboarding");
+        assert_eq!(text(args.name), "create");
         assert_eq!(args.policy.unwrap().policy, Policy::CrashProcess);
     }
 
@@ -880,7 +921,7 @@ mod tests {
         );
         assert!(matches!(args.future, Some(Expr::Async(_))));
         let args = parse_ok(MacroKind::SafeGo, quote!("n", "email", fut,));
-        assert_eq!(args.name.unwrap().value(), "email");
+        assert_eq!(text(args.name), "email");
         assert!(matches!(args.future, Some(Expr::Path(_))));
         // A third string is the future, not a third positional.
         let args = parse_ok(MacroKind::SafeGo, quote!("n", "email", "not a future"));
@@ -942,7 +983,8 @@ mod tests {
         assert_eq!(errors.len(), 4, "{errors:?}");
         assert_eq!(
             errors[0],
-            "`component` must be a string literal: write `component = \"payments\"`"
+            "`component` must be a string literal or a `&'static str` constant: write \
+             `component = \"payments\"` (or `component = labels::PAYMENTS` for a constant)"
         );
         assert_eq!(errors[1], "`name` is given twice; remove one");
         assert!(errors[2].contains("unknown policy `Crash` (did you mean `CrashProcess`?)"));

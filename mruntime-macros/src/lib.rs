@@ -14,11 +14,14 @@ mod errors;
 mod expand;
 mod fallback;
 mod item;
+mod model;
 mod panicguard;
 mod restart;
+mod snippet;
 mod validate;
 
 use args::MacroKind;
+use item::Parsed;
 
 /// Guards a function: a panic in its body is caught, reported exactly once (log event, metric,
 /// span event, error reporter) with its location and backtrace, then handled by the policy.
@@ -113,8 +116,13 @@ use args::MacroKind;
 #[proc_macro_attribute]
 pub fn recover(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
+    let func = match Parsed::new(MacroKind::Recover, item.clone()) {
+        Parsed::Fn(func) => Ok(func),
+        Parsed::NotAFunction(error) => Err(error),
+        Parsed::SyntaxError => return item.into(),
+    };
     let (args, errors) = args::parse(MacroKind::Recover, args.into());
-    match validate::recover(args, errors, item.clone()) {
+    match validate::recover(args, errors, func) {
         Ok(model) => expand::recover(&model),
         Err(error) => fallback::unchanged(item, error),
     }
@@ -329,8 +337,13 @@ pub fn recover(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn safe_task(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
+    let func = match Parsed::new(MacroKind::SafeTask, item.clone()) {
+        Parsed::Fn(func) => Ok(func),
+        Parsed::NotAFunction(error) => Err(error),
+        Parsed::SyntaxError => return item.into(),
+    };
     let (args, errors) = args::parse(MacroKind::SafeTask, args.into());
-    match validate::safe_task(args, errors, item.clone()) {
+    match validate::safe_task(args, errors, func) {
         Ok(model) => expand::safe_task(&model),
         Err(error) => fallback::safe_task(item, error),
     }

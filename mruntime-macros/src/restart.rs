@@ -21,6 +21,7 @@ use syn::{Expr, Ident, Lit, LitInt, LitStr, Token, UnOp};
 
 use crate::args::did_you_mean;
 use crate::errors::Errors;
+use crate::model::Restart;
 
 /// The keywords of `restart(..)`.
 pub(crate) mod kw {
@@ -36,29 +37,6 @@ const ACCEPTED: &str = "a duration is a whole number and a unit (`ms`, `s`, `m` 
                         spaces, e.g. \"250ms\", \"30s\", \"5m\", \"1h\"";
 
 const EXAMPLE: &str = "restart(max = 5, within = \"60s\", backoff = \"100ms..10s\")";
-
-/// A restart policy as the expansion needs it: `RestartPolicy::from_millis(max, within, ..)`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Restart {
-    /// The `restart` keyword, for errors about the policy as a whole.
-    pub(crate) span: Span,
-    pub(crate) max: u32,
-    pub(crate) within_ms: u64,
-    pub(crate) first_ms: u64,
-    pub(crate) second_ms: u64,
-}
-
-impl Restart {
-    fn defaults(span: Span) -> Self {
-        Restart {
-            span,
-            max: 5,
-            within_ms: 60_000,
-            first_ms: 100,
-            second_ms: 10_000,
-        }
-    }
-}
 
 /// Reads what follows the `restart` keyword (at `span`): `(settings)`, or nothing (every
 /// default). Errors are recorded in `errors`; the policy returned then holds defaults for the

@@ -139,38 +139,6 @@ pub fn context<C: Borrow<TaskContext>>(ctx: &C) -> &TaskContext {
     ctx.borrow()
 }
 
-/// `#[safe_task(restart(..))]`: an argument as each attempt receives it, a clone of the one the
-/// function was called with. The bound is [`RestartArg`] (every `Clone` type) so that a
-/// non-`Clone` argument gets an error that says why it must be `Clone`.
-#[inline]
-pub fn clone_arg<T: RestartArg>(arg: &T) -> T {
-    arg.clone_for_attempt()
-}
-
-/// A `Clone` argument of a supervised `#[safe_task]`: only exists for its error message.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` must be `Clone` to restart the task: each attempt gets its own clone of the arguments",
-    label = "cloned for each attempt, but `{Self}` is not `Clone`",
-    note = "implement or derive `Clone` for it, share it as `Arc<..>`, or remove `restart(..)`"
-)]
-pub trait RestartArg: Sized {
-    /// `Clone::clone`.
-    fn clone_for_attempt(&self) -> Self;
-}
-
-impl<T: Clone> RestartArg for T {
-    #[inline]
-    fn clone_for_attempt(&self) -> Self {
-        self.clone()
-    }
-}
-
-/// `#[recover]` under `KeepRunning` without `on_panic`: the return type's value for a panic.
-#[inline]
-pub fn from_panic<R: FromPanic>(panicked: Panicked) -> R {
-    R::from_panic(panicked)
-}
-
 /// `#[recover]` under `CrashProcess`: the guard has already ended the process before it could
 /// return `Err`, so this is never reached; it exists to give the expansion any return type.
 #[cold]

@@ -18,9 +18,7 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Block, Expr, GenericArgument, PathArguments, Type};
 
-use crate::args::Policy;
-use crate::restart::Restart;
-use crate::validate::{Ret, Site};
+use crate::model::{Label, Policy, Restart, Ret, Site};
 
 /// The name of the `static` every expansion declares for its site.
 const SITE: &str = "__MRUNTIME_SITE";
@@ -35,8 +33,8 @@ const RESTART: &str = "__MRUNTIME_RESTART";
 /// something else is an error at the user's tokens and the user's import of it is used.
 fn site_static(site: &Site) -> TokenStream {
     let static_name = Ident::new(SITE, Span::call_site());
-    let component = proc_macro2::Literal::string(&site.component);
-    let name = proc_macro2::Literal::string(&site.name);
+    let (component, component_check) = label(&site.component, "component");
+    let (name, name_check) = label(&site.name, "name");
     let policy = match site.policy {
         Policy::KeepRunning => quote!(KeepRunning),
         Policy::CrashProcess => quote!(CrashProcess),
@@ -52,6 +50,25 @@ fn site_static(site: &Site) -> TokenStream {
             ::mruntime::__private::PanicPolicy::#policy,
         );
         #policy_check
+        #component_check
+        #name_check
+    }
+}
+
+/// A label's value in the site, and for a constant the compile-time check that it is not
+/// empty (a literal was checked when parsed), spanned at the constant's path.
+fn label(label: &Label, key: &str) -> (TokenStream, TokenStream) {
+    match label {
+        Label::Text(text) => (Literal::string(text).into_token_stream(), TokenStream::new()),
+        Label::Const(path) => {
+            let message = Literal::string(&format!(
+                "`{key}` must not be empty: it labels every report and metric"
+            ));
+            let check = quote_spanned! {path.span()=>
+                const _: () = ::core::assert!(!#path.trim_ascii().is_empty(), #message);
+            };
+            (path.to_token_stream(), check)
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use super::{
     context_value, group_value, local, restart_ref, restart_static, site_ref, site_static,
 };
-use crate::validate::{GoTask, SafeGo};
+use crate::model::{GoTask, SafeGo};
 
 /// A future without `restart`, `group` or `context` (zero added cost):
 ///
