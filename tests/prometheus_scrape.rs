@@ -84,9 +84,11 @@ fn real_prometheus_scrapes_panic_recovered_total() -> Result<Completion, Failed>
     let Some(prometheus_bin) = prometheus_binary() else {
         let required = std::env::var_os("MRUNTIME_REQUIRE_PROMETHEUS").is_some_and(|v| v == "1");
         if required {
-            return Err("MRUNTIME_REQUIRE_PROMETHEUS=1 but no `prometheus` binary on PATH nor at \
+            return Err(
+                "MRUNTIME_REQUIRE_PROMETHEUS=1 but no `prometheus` binary on PATH nor at \
                         $MRUNTIME_PROMETHEUS"
-                .into());
+                    .into(),
+            );
         }
         return Ok(Completion::ignored_with(
             "no `prometheus` binary on PATH nor at $MRUNTIME_PROMETHEUS (install Debian's \

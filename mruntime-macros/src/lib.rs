@@ -14,6 +14,7 @@ mod errors;
 mod expand;
 mod fallback;
 mod item;
+mod list;
 mod model;
 mod panicguard;
 mod restart;
@@ -62,8 +63,8 @@ use item::Parsed;
 ///
 /// | Key | Value | Default |
 /// |---|---|---|
-/// | `component` | string literal: the subsystem (`"payments"`) | required |
-/// | `name` | string literal: the handler or operation | the function's name |
+/// | `component` | the subsystem: a string literal (`"payments"`) or the path of a `&'static str` constant (`labels::PAYMENTS`) | required |
+/// | `name` | the handler or operation: a string literal or a constant's path | the function's name |
 /// | `policy` | `KeepRunning` or `CrashProcess`, or a path ending in one (`mruntime::PanicPolicy::CrashProcess`) | `KeepRunning` |
 /// | `on_panic` | a path to a `fn(mruntime::Panicked) -> Ret` (or a closure) | the return type's [`FromPanic`] |
 /// | `allow_raw_spawn` | a flag: allow raw spawns in the body (see below) | off |
@@ -71,12 +72,31 @@ use item::Parsed;
 /// The component and the name may also come first, positionally:
 /// `#[recover("onboarding", "handler.create_account", policy = KeepRunning)]`.
 ///
+/// Keyed, either may name a `&'static str` constant (its last segment in upper case, as Rust
+/// names constants), as Go services keep their labels; the label is the constant's value, and an
+/// empty one is a compile error:
+///
+/// ```
+/// mod labels {
+///     pub const PAYMENTS: &str = "payments";
+/// }
+///
+/// #[mruntime::recover(component = labels::PAYMENTS)]
+/// fn charge(amount: u64) -> Option<u64> {
+///     Some(amount.checked_mul(100).expect("overflow"))
+/// }
+///
+/// assert_eq!(charge(u64::MAX), None);
+/// ```
+///
 /// # After a panic
 ///
 /// Under `KeepRunning` the function returns:
 /// - `()` for a function without a return type;
 /// - `None` for `Option<T>`;
-/// - `Err(E::from(panicked))` for `Result<T, E>` where `E: From<mruntime::Panicked>`;
+/// - `Err(E::from(panicked))` for `Result<T, E>` where `E: From<mruntime::Panicked>` (in a
+///   generic function, bound it `E: mruntime::RecoverError`); an `E` without it is a compile
+///   error at `E`;
 /// - the value of [`FromPanic`] for any type implementing it,
 /// - or whatever `on_panic` returns, for any return type.
 ///
@@ -159,8 +179,8 @@ pub fn recover(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// | Key | Value | Default |
 /// |---|---|---|
-/// | `component` | string literal | required |
-/// | `name` | string literal | the function's name |
+/// | `component` | a string literal or the path of a `&'static str` constant | required |
+/// | `name` | a string literal or a constant's path | the function's name |
 /// | `policy` | `KeepRunning` or `CrashProcess` (or a path ending in one) | `KeepRunning` |
 /// | `restart` | `restart(max = 5, within = "60s", backoff = "100ms..10s")`: restart after a panic ([below](#restarts)) | runs once |
 /// | `group` | an expression giving the `mruntime::TaskGroup` to spawn into ([below](#groups)) | no group |
@@ -368,7 +388,8 @@ pub fn safe_task(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # }
 /// ```
 ///
-/// `component` and `name` are required (keyed, or the first two positional strings), `policy`
+/// `component` and `name` are required (keyed, a literal or a constant's path as for
+/// [`recover`](macro@recover), or the first two positional strings), `policy`
 /// is optional (`KeepRunning` by default), and the future, any expression, comes last. The
 /// future must be `Send + 'static`, as for `tokio::spawn`. The task's span is a child of the
 /// span current where `safe_go!` is called. It expands to `mruntime::__private::spawn`, never

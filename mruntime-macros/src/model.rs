@@ -149,13 +149,13 @@ pub(crate) enum GoTask {
 impl Ret {
     /// The return type of a signature.
     pub(crate) fn of(output: &ReturnType) -> Ret {
-    match output {
-        ReturnType::Default => Ret::Unit,
-        ReturnType::Type(_, ty) => match strip_parens(ty) {
-            Type::Never(_) => Ret::Never,
-            _ => Ret::Type(ty.clone()),
-        },
-    }
+        match output {
+            ReturnType::Default => Ret::Unit,
+            ReturnType::Type(_, ty) => match strip_parens(ty) {
+                Type::Never(_) => Ret::Never,
+                _ => Ret::Type(ty.clone()),
+            },
+        }
     }
 }
 
@@ -166,4 +166,3 @@ pub(crate) fn strip_parens(ty: &Type) -> &Type {
         other => other,
     }
 }
-

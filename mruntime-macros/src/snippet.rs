@@ -48,8 +48,9 @@ impl Printer {
                         .out
                         .rsplit(|c: char| !c.is_alphanumeric() && c != '_')
                         .next();
-                    let keyword = last_word
-                        .is_some_and(|word| ["mut", "dyn", "impl", "const", "as", "in"].contains(&word));
+                    let keyword = last_word.is_some_and(|word| {
+                        ["mut", "dyn", "impl", "const", "as", "in"].contains(&word)
+                    });
                     let bracket = group.delimiter() == Delimiter::Bracket;
                     if self.after_word && (keyword || bracket) {
                         self.out.push(' ');

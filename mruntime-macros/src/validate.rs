@@ -6,18 +6,18 @@ use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::visit::Visit;
 use syn::{
-    Expr, FnArg, GenericArgument, Ident, Lifetime, Pat, Receiver, ReceiverKind,
-    ReturnType, Stmt, Type,
+    Expr, FnArg, GenericArgument, Ident, Lifetime, Pat, Receiver, ReceiverKind, ReturnType, Stmt,
+    Type,
 };
 
 use crate::args::{Args, MacroKind};
 use crate::errors::Errors;
 use crate::item::{GuardedFn, returned_async_block};
-use crate::panicguard;
-use crate::snippet::snippet;
 use crate::model::{
     GoTask, Label, Policy, Recover, RecoverBody, Ret, SafeGo, SafeTask, Site, strip_parens,
 };
+use crate::panicguard;
+use crate::snippet::snippet;
 
 /// Checks `#[recover]`'s arguments against its item.
 pub(crate) fn recover(

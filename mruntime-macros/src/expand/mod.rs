@@ -55,19 +55,28 @@ fn site_static(site: &Site) -> TokenStream {
     }
 }
 
-/// A label's value in the site, and for a constant the compile-time check that it is not
-/// empty (a literal was checked when parsed), spanned at the constant's path.
+/// A label's value in the site; for a constant, the constant typed `&'static str` (a mismatch
+/// is reported there, once) and the compile-time check that it is not empty (a literal was
+/// checked when parsed), spanned at the user's path.
 fn label(label: &Label, key: &str) -> (TokenStream, TokenStream) {
     match label {
-        Label::Text(text) => (Literal::string(text).into_token_stream(), TokenStream::new()),
+        Label::Text(text) => (
+            Literal::string(text).into_token_stream(),
+            TokenStream::new(),
+        ),
         Label::Const(path) => {
+            let value = Ident::new(
+                &format!("__MRUNTIME_{}", key.to_uppercase()),
+                Span::mixed_site(),
+            );
             let message = Literal::string(&format!(
                 "`{key}` must not be empty: it labels every report and metric"
             ));
             let check = quote_spanned! {path.span()=>
-                const _: () = ::core::assert!(!#path.trim_ascii().is_empty(), #message);
+                const #value: &'static str = #path;
+                const _: () = ::core::assert!(!#value.trim_ascii().is_empty(), #message);
             };
-            (path.to_token_stream(), check)
+            (value.into_token_stream(), check)
         }
     }
 }

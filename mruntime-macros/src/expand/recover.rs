@@ -150,7 +150,12 @@ fn result_error(ty: &Type) -> Option<&Type> {
         syn::GenericArgument::Type(ty) => Some(ty),
         _ => None,
     });
-    match (path.qself.is_none() && last.ident == "Result", types.next(), types.next(), types.next()) {
+    match (
+        path.qself.is_none() && last.ident == "Result",
+        types.next(),
+        types.next(),
+        types.next(),
+    ) {
         (true, Some(Some(_)), Some(Some(error)), None) => Some(error),
         _ => None,
     }
