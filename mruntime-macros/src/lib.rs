@@ -2,10 +2,13 @@
 //! `safe_go!`. Use them through the `mruntime` crate, which provides the `__private` functions
 //! they expand to.
 //!
-//! Each macro runs the same stages: `args` reads the arguments, `validate` checks them against
-//! the item (and `panicguard` checks the body), `expand` generates the code and cannot fail,
-//! and on any error `fallback` emits the item as close to intended as possible next to every
-//! error found, all reported together.
+//! Each macro runs the same stages: `item` reads the function (a syntax error is left to rustc:
+//! the item is emitted untouched), `args` reads the arguments (with `restart`, both through
+//! `list`), `validate` checks them against the item (and `panicguard` checks the body) and builds
+//! a `model`, `expand` generates the code from the model and cannot fail, and on any error
+//! `fallback` emits the item as close to intended as possible (for `safe_go!`, the real expansion
+//! of a placeholder model) next to every error found, all reported together. `snippet` prints
+//! the user's types and paths in messages.
 
 use proc_macro::TokenStream;
 
