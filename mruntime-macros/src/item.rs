@@ -20,7 +20,7 @@ pub(crate) struct GuardedFn {
 /// What the attribute is on.
 pub(crate) enum Parsed {
     /// A function with a body.
-    Fn(GuardedFn),
+    Fn(Box<GuardedFn>),
     /// Something the attribute cannot go on, and why.
     NotAFunction(syn::Error),
     /// Not Rust syntax at all (a syntax error in the body, an attribute on a statement): rustc
@@ -32,7 +32,7 @@ impl Parsed {
     /// Reads `item` for `kind`.
     pub(crate) fn new(kind: MacroKind, item: TokenStream) -> Parsed {
         match parse(kind, item.clone()) {
-            Ok(func) => Parsed::Fn(func),
+            Ok(func) => Parsed::Fn(Box::new(func)),
             Err(_) if syn::parse2::<Item>(item).is_err() => Parsed::SyntaxError,
             Err(error) => Parsed::NotAFunction(error),
         }

@@ -140,7 +140,7 @@ use item::Parsed;
 pub fn recover(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
     let func = match Parsed::new(MacroKind::Recover, item.clone()) {
-        Parsed::Fn(func) => Ok(func),
+        Parsed::Fn(func) => Ok(*func),
         Parsed::NotAFunction(error) => Err(error),
         Parsed::SyntaxError => return item.into(),
     };
@@ -361,7 +361,7 @@ pub fn recover(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn safe_task(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
     let func = match Parsed::new(MacroKind::SafeTask, item.clone()) {
-        Parsed::Fn(func) => Ok(func),
+        Parsed::Fn(func) => Ok(*func),
         Parsed::NotAFunction(error) => Err(error),
         Parsed::SyntaxError => return item.into(),
     };
