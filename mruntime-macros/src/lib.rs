@@ -354,7 +354,8 @@ pub fn recover(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The function becomes a sync fn returning `mruntime::TaskHandle<Ret>`, with one `static` site.
 /// Without `restart`, `group` or a context argument its body is spawned with
-/// `mruntime::__private::spawn` (`spawn_blocking` for a sync fn): no cost over `mruntime::spawn`.
+/// `mruntime::__private::SpawnFuture::spawn_guarded` (`spawn_blocking` for a sync fn): no cost
+/// over `mruntime::spawn`.
 /// With them it goes through `spawn_with_context` / `spawn_supervised` (and their blocking
 /// twins), the policy being a `static RestartPolicy` built at compile time.
 #[proc_macro_attribute]
@@ -395,7 +396,7 @@ pub fn safe_task(args: TokenStream, item: TokenStream) -> TokenStream {
 /// [`recover`](macro@recover), or the first two positional strings), `policy`
 /// is optional (`KeepRunning` by default), and the future, any expression, comes last. The
 /// future must be `Send + 'static`, as for `tokio::spawn`. The task's span is a child of the
-/// span current where `safe_go!` is called. It expands to `mruntime::__private::spawn`, never
+/// span current where `safe_go!` is called. It expands to mruntime's own spawn function, never
 /// to `tokio::spawn`, so a project-wide clippy ban on raw spawns does not fire on it.
 ///
 /// # Context, restarts and groups

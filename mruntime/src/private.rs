@@ -33,6 +33,26 @@ where
     crate::task::spawn_site(site, future)
 }
 
+/// [`spawn`] as a method of the future: what the expansions call, so that a future that is not
+/// `Send` gets rustc's own explanation (which value is held across which `.await`) without a
+/// note pointing into this module.
+pub trait SpawnFuture: Future + Sized {
+    /// [`spawn`]`(site, self)`.
+    fn spawn_guarded(self, site: &'static Site) -> TaskHandle<Self::Output>;
+}
+
+impl<F> SpawnFuture for F
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    #[inline]
+    #[track_caller]
+    fn spawn_guarded(self, site: &'static Site) -> TaskHandle<F::Output> {
+        spawn(site, self)
+    }
+}
+
 /// Benchmarks (`task_bytes`): the sizes of the futures that [`spawn`] hands to tokio for
 /// `future`, without a subscriber recording the task's span (built by the same code as a real
 /// spawn) and with one.

@@ -20,7 +20,7 @@ use crate::model::{Ret, SafeTask};
 /// ```text
 /// #attrs #vis fn NAME(ARGS) -> ::mruntime::__private::TaskHandle<RET> {
 ///     static __MRUNTIME_SITE: Site = ..;
-///     spawn(&__MRUNTIME_SITE, async move { ARG REBINDINGS; TYPED_BODY })      // async fn
+///     SpawnFuture::spawn_guarded(async move { ARG REBINDINGS; TYPED_BODY }, &__MRUNTIME_SITE) // async fn
 ///     spawn_blocking(&__MRUNTIME_SITE, move || { ARG REBINDINGS; TYPED_BODY }) // sync fn
 /// }
 /// ```
@@ -48,7 +48,7 @@ pub(crate) fn safe_task(model: &SafeTask) -> TokenStream {
     let spawn = match &model.func.sig.asyncness {
         // Errors about the task (not `Send`, not `'static`) point at `async`/`fn`.
         Some(asyncness) => quote_spanned! {asyncness.span=>
-            ::mruntime::__private::spawn(#site_ref, async move #body)
+            ::mruntime::__private::SpawnFuture::spawn_guarded(async move #body, #site_ref)
         },
         None => quote_spanned! {model.func.sig.fn_token.span=>
             ::mruntime::__private::spawn_blocking(#site_ref, move || #body)
