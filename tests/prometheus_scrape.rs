@@ -2,18 +2,27 @@
 //! on loopback every second, and `panic_recovered_total` is read back through Prometheus's HTTP
 //! query API, labels and values.
 //!
-//! It needs a `prometheus` binary (on `PATH`, or at `$MRUNTIME_PROMETHEUS`). Without one it prints
-//! why it did not run (`SKIPPED ...`) and returns; with `MRUNTIME_REQUIRE_PROMETHEUS=1` (set by
-//! `.ci/run` after `.ci/prometheus.sh` installed the package) a missing binary fails it.
+//! It needs a `prometheus` binary (on `PATH`, or at `$MRUNTIME_PROMETHEUS`). Without one the test
+//! is reported `ignored`, with the reason, in the summary (the file runs under `libtest-mimic`,
+//! `harness = false`, which can ignore a test at runtime); with `MRUNTIME_REQUIRE_PROMETHEUS=1`
+//! (set by `.ci/run` after `.ci/prometheus.sh` installed the package) a missing binary fails it.
 
-use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use mruntime_tests::service::{ServiceProcess, TempDir, eventually, example_binary, http_request};
 use serde_json::Value;
+
+fn main() -> ExitCode {
+    let trials = vec![Trial::ignorable_test(
+        "real_prometheus_scrapes_panic_recovered_total",
+        real_prometheus_scrapes_panic_recovered_total,
+    )];
+    libtest_mimic::run(&Arguments::from_args(), trials).exit_code()
+}
 
 /// The `prometheus` executable: `$MRUNTIME_PROMETHEUS`, or the first on `PATH`.
 fn prometheus_binary() -> Option<PathBuf> {
@@ -43,11 +52,6 @@ fn free_loopback_port() -> u16 {
         .port()
 }
 
-/// Writes a line straight to the terminal: libtest captures `println!`/`eprintln!`, not this.
-fn say(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
-}
-
 /// One instant query; `None` until Prometheus answers it with `status: success`.
 fn query(prometheus: SocketAddr, promql_urlencoded: &str) -> Option<Vec<Value>> {
     let reply = http_request(
@@ -75,20 +79,21 @@ fn value_of<'a>(result: &'a [Value], labels: &[(&str, &str)]) -> Option<&'a str>
         .and_then(|series| series["value"][1].as_str())
 }
 
-#[test]
-fn real_prometheus_scrapes_panic_recovered_total() {
+/// Ignored (at runtime, with the reason) without a `prometheus` binary, unless it is required.
+fn real_prometheus_scrapes_panic_recovered_total() -> Result<Completion, Failed> {
     let Some(prometheus_bin) = prometheus_binary() else {
         let required = std::env::var_os("MRUNTIME_REQUIRE_PROMETHEUS").is_some_and(|v| v == "1");
-        assert!(
-            !required,
-            "MRUNTIME_REQUIRE_PROMETHEUS=1 but no `prometheus` binary on PATH nor at \
-             $MRUNTIME_PROMETHEUS"
-        );
-        eprintln!(
-            "SKIPPED real_prometheus_scrapes_panic_recovered_total: no `prometheus` binary on PATH \
-             nor at $MRUNTIME_PROMETHEUS (install Debian's `prometheus` package: .ci/prometheus.sh)"
-        );
-        return;
+        if required {
+            return Err(
+                "MRUNTIME_REQUIRE_PROMETHEUS=1 but no `prometheus` binary on PATH nor at \
+                        $MRUNTIME_PROMETHEUS"
+                    .into(),
+            );
+        }
+        return Ok(Completion::ignored_with(
+            "no `prometheus` binary on PATH nor at $MRUNTIME_PROMETHEUS (install Debian's \
+             `prometheus` package: .ci/prometheus.sh)",
+        ));
     };
     let started = Instant::now();
 
@@ -224,7 +229,7 @@ fn real_prometheus_scrapes_panic_recovered_total() {
         "{counted:#?}"
     );
 
-    say(&format!(
+    eprintln!(
         "real_prometheus_scrapes_panic_recovered_total: ran against {} ({}); prometheus ready \
          after {:.1} s, first scrape seen after {:.1} s, done after {:.1} s",
         prometheus_bin.display(),
@@ -238,5 +243,6 @@ fn real_prometheus_scrapes_panic_recovered_total() {
         ready_after.as_secs_f64(),
         first_scrape_after.as_secs_f64(),
         started.elapsed().as_secs_f64()
-    ));
+    );
+    Ok(Completion::Completed)
 }

@@ -1,14 +1,14 @@
 //! What to emit when a macro reports errors: the user's item as close to intended as possible,
 //! plus the errors, so that no secondary error appears and IDEs keep working on the item.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::Expr;
 
 use crate::args::MacroKind;
 use crate::expand;
 use crate::item;
-use crate::validate;
+use crate::model::{GoTask, Restart, Ret, SafeGo, Site};
 
 /// The item unchanged, then the errors (`#[recover]`: the signature does not change, so callers
 /// type-check exactly as they will once the errors are fixed).
@@ -25,7 +25,7 @@ pub(crate) fn safe_task(item: TokenStream, error: syn::Error) -> TokenStream {
     let Ok(func) = item::parse(MacroKind::SafeTask, item.clone()) else {
         return unchanged(item, error);
     };
-    let ret = validate::ret_of(&func.sig.output);
+    let ret = Ret::of(&func.sig.output);
     let (sig, rebind) = expand::task_signature(&func.sig, &ret);
     let body = expand::typed_body(&ret, rebind, &func.block);
     let unchecked = match func.sig.asyncness {
@@ -45,55 +45,34 @@ pub(crate) fn safe_task(item: TokenStream, error: syn::Error) -> TokenStream {
     }
 }
 
-/// `safe_go!`: the spawn as it would be (so the handle has its type) with a placeholder site,
-/// then the errors; with no future, only the errors. A closure is spawned as one receiving the
-/// task's context (called once per attempt with `restart`), a future as a future.
+/// `safe_go!`: the real expansion of a placeholder model (empty labels, the default restart
+/// policy), so that the handle has its type, then the errors; with no future, only the errors.
+/// A closure is spawned as one receiving the task's context (called once per attempt with
+/// `restart`), a future as a future, `|| async { .. }` (the error says it needs `|ctx|`) as
+/// the future it makes.
 pub(crate) fn safe_go(future: Option<Expr>, restart: bool, error: syn::Error) -> TokenStream {
     let errors = error.into_compile_error();
-    let site = quote! {
-        static __MRUNTIME_SITE: ::mruntime::__private::Site = ::mruntime::__private::Site::new(
-            "", "", ::mruntime::__private::PanicPolicy::KeepRunning,
-        );
+    let task = match future {
+        Some(Expr::Closure(closure)) if closure.inputs.is_empty() => {
+            GoTask::Future(syn::parse_quote!((#closure)()))
+        }
+        Some(Expr::Closure(closure)) if closure.inputs.len() > 1 => return quote!({ #errors }),
+        Some(closure @ Expr::Closure(_)) => GoTask::WithContext(closure),
+        // `restart(..)` with a future (the error says it needs a closure): run it once.
+        Some(future @ Expr::Async(_)) => GoTask::Future(future),
+        Some(factory) if restart => GoTask::WithContext(factory),
+        Some(future) => GoTask::Future(future),
+        None => return quote!({ #errors }),
     };
-    match future {
-        // `|| async { .. }` (the error says it needs `|ctx|`): its future, run once.
-        Some(Expr::Closure(closure)) if closure.inputs.is_empty() => quote! {
-            {
-                #errors
-                #site
-                ::mruntime::__private::spawn(&__MRUNTIME_SITE, (#closure)())
-            }
-        },
-        Some(Expr::Closure(closure)) if closure.inputs.len() > 1 => quote!({ #errors }),
-        Some(Expr::Closure(closure)) if restart => quote! {
-            {
-                #errors
-                #site
-                static __MRUNTIME_RESTART: ::mruntime::__private::RestartPolicy =
-                    ::mruntime::__private::RestartPolicy::from_millis(0, 1, 0, 0);
-                ::mruntime::__private::spawn_supervised(
-                    &__MRUNTIME_SITE, &__MRUNTIME_RESTART,
-                    ::core::option::Option::None, ::core::option::Option::None, #closure,
-                )
-            }
-        },
-        Some(Expr::Closure(closure)) => quote! {
-            {
-                #errors
-                #site
-                ::mruntime::__private::spawn_with_context(
-                    &__MRUNTIME_SITE,
-                    ::core::option::Option::None, ::core::option::Option::None, #closure,
-                )
-            }
-        },
-        Some(future) => quote! {
-            {
-                #errors
-                #site
-                ::mruntime::__private::spawn(&__MRUNTIME_SITE, #future)
-            }
-        },
-        None => quote!({ #errors }),
-    }
+    let restart = (restart && matches!(task, GoTask::WithContext(_)))
+        .then(|| Restart::defaults(Span::call_site()));
+    let model = SafeGo {
+        site: Site::placeholder(),
+        task,
+        restart,
+        group: None,
+        context: None,
+    };
+    let spawn = expand::safe_go(&model);
+    quote!({ #errors #spawn })
 }

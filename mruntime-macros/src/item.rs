@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
-use syn::{Attribute, Block, Item, Signature, Token, Visibility, braced};
+use syn::{Attribute, Block, Expr, ExprAsync, Item, Signature, Token, Visibility, braced};
 
 use crate::args::MacroKind;
 
@@ -15,6 +15,28 @@ pub(crate) struct GuardedFn {
     pub(crate) vis: Visibility,
     pub(crate) sig: Signature,
     pub(crate) block: Block,
+}
+
+/// What the attribute is on.
+pub(crate) enum Parsed {
+    /// A function with a body.
+    Fn(Box<GuardedFn>),
+    /// Something the attribute cannot go on, and why.
+    NotAFunction(syn::Error),
+    /// Not Rust syntax at all (a syntax error in the body, an attribute on a statement): rustc
+    /// reports it once the item is emitted untouched, so the macro adds nothing.
+    SyntaxError,
+}
+
+impl Parsed {
+    /// Reads `item` for `kind`.
+    pub(crate) fn new(kind: MacroKind, item: TokenStream) -> Parsed {
+        match parse(kind, item.clone()) {
+            Ok(func) => Parsed::Fn(Box::new(func)),
+            Err(_) if syn::parse2::<Item>(item).is_err() => Parsed::SyntaxError,
+            Err(error) => Parsed::NotAFunction(error),
+        }
+    }
 }
 
 /// Reads the item as a function with a body, or explains why `kind` cannot go on it.
@@ -47,6 +69,26 @@ pub(crate) fn parse(kind: MacroKind, item: TokenStream) -> syn::Result<GuardedFn
             Ok(Item::Fn(_) | Item::Verbatim(_)) | Err(_) => Err(error),
             Ok(other) => Err(not_a_function(kind, &other)),
         },
+    }
+}
+
+/// `async move { .. }` or `Box::pin(async move { .. })`: the async block.
+pub(crate) fn returned_async_block(expr: &Expr) -> Option<&ExprAsync> {
+    match expr {
+        Expr::Async(block) => Some(block),
+        Expr::Call(call) => {
+            let Expr::Path(func) = &*call.func else {
+                return None;
+            };
+            let mut segments = func.path.segments.iter().rev();
+            let is_box_pin = segments.next().is_some_and(|s| s.ident == "pin")
+                && segments.next().is_some_and(|s| s.ident == "Box");
+            match (is_box_pin, call.args.first()) {
+                (true, Some(Expr::Async(block))) if call.args.len() == 1 => Some(block),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 

@@ -2,10 +2,13 @@
 //! `safe_go!`. Use them through the `mruntime` crate, which provides the `__private` functions
 //! they expand to.
 //!
-//! Each macro runs the same stages: `args` reads the arguments, `validate` checks them against
-//! the item (and `panicguard` checks the body), `expand` generates the code and cannot fail,
-//! and on any error `fallback` emits the item as close to intended as possible next to every
-//! error found, all reported together.
+//! Each macro runs the same stages: `item` reads the function (a syntax error is left to rustc:
+//! the item is emitted untouched), `args` reads the arguments (with `restart`, both through
+//! `list`), `validate` checks them against the item (and `panicguard` checks the body) and builds
+//! a `model`, `expand` generates the code from the model and cannot fail, and on any error
+//! `fallback` emits the item as close to intended as possible (for `safe_go!`, the real expansion
+//! of a placeholder model) next to every error found, all reported together. `snippet` prints
+//! the user's types and paths in messages.
 
 use proc_macro::TokenStream;
 
@@ -14,11 +17,15 @@ mod errors;
 mod expand;
 mod fallback;
 mod item;
+mod list;
+mod model;
 mod panicguard;
 mod restart;
+mod snippet;
 mod validate;
 
 use args::MacroKind;
+use item::Parsed;
 
 /// Guards a function: a panic in its body is caught, reported exactly once (log event, metric,
 /// span event, error reporter) with its location and backtrace, then handled by the policy.
@@ -59,8 +66,8 @@ use args::MacroKind;
 ///
 /// | Key | Value | Default |
 /// |---|---|---|
-/// | `component` | string literal: the subsystem (`"payments"`) | required |
-/// | `name` | string literal: the handler or operation | the function's name |
+/// | `component` | the subsystem: a string literal (`"payments"`) or the path of a `&'static str` constant (`labels::PAYMENTS`) | required |
+/// | `name` | the handler or operation: a string literal or a constant's path | the function's name |
 /// | `policy` | `KeepRunning` or `CrashProcess`, or a path ending in one (`mruntime::PanicPolicy::CrashProcess`) | `KeepRunning` |
 /// | `on_panic` | a path to a `fn(mruntime::Panicked) -> Ret` (or a closure) | the return type's [`FromPanic`] |
 /// | `allow_raw_spawn` | a flag: allow raw spawns in the body (see below) | off |
@@ -68,12 +75,31 @@ use args::MacroKind;
 /// The component and the name may also come first, positionally:
 /// `#[recover("onboarding", "handler.create_account", policy = KeepRunning)]`.
 ///
+/// Keyed, either may name a `&'static str` constant (its last segment in upper case, as Rust
+/// names constants), as Go services keep their labels; the label is the constant's value, and an
+/// empty one is a compile error:
+///
+/// ```
+/// mod labels {
+///     pub const PAYMENTS: &str = "payments";
+/// }
+///
+/// #[mruntime::recover(component = labels::PAYMENTS)]
+/// fn charge(amount: u64) -> Option<u64> {
+///     Some(amount.checked_mul(100).expect("overflow"))
+/// }
+///
+/// assert_eq!(charge(u64::MAX), None);
+/// ```
+///
 /// # After a panic
 ///
 /// Under `KeepRunning` the function returns:
 /// - `()` for a function without a return type;
 /// - `None` for `Option<T>`;
-/// - `Err(E::from(panicked))` for `Result<T, E>` where `E: From<mruntime::Panicked>`;
+/// - `Err(E::from(panicked))` for `Result<T, E>` where `E: From<mruntime::Panicked>` (in a
+///   generic function, bound it `E: mruntime::RecoverError`); an `E` without it is a compile
+///   error at `E`;
 /// - the value of [`FromPanic`] for any type implementing it,
 /// - or whatever `on_panic` returns, for any return type.
 ///
@@ -113,8 +139,13 @@ use args::MacroKind;
 #[proc_macro_attribute]
 pub fn recover(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
+    let func = match Parsed::new(MacroKind::Recover, item.clone()) {
+        Parsed::Fn(func) => Ok(*func),
+        Parsed::NotAFunction(error) => Err(error),
+        Parsed::SyntaxError => return item.into(),
+    };
     let (args, errors) = args::parse(MacroKind::Recover, args.into());
-    match validate::recover(args, errors, item.clone()) {
+    match validate::recover(args, errors, func) {
         Ok(model) => expand::recover(&model),
         Err(error) => fallback::unchanged(item, error),
     }
@@ -151,8 +182,8 @@ pub fn recover(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// | Key | Value | Default |
 /// |---|---|---|
-/// | `component` | string literal | required |
-/// | `name` | string literal | the function's name |
+/// | `component` | a string literal or the path of a `&'static str` constant | required |
+/// | `name` | a string literal or a constant's path | the function's name |
 /// | `policy` | `KeepRunning` or `CrashProcess` (or a path ending in one) | `KeepRunning` |
 /// | `restart` | `restart(max = 5, within = "60s", backoff = "100ms..10s")`: restart after a panic ([below](#restarts)) | runs once |
 /// | `group` | an expression giving the `mruntime::TaskGroup` to spawn into ([below](#groups)) | no group |
@@ -323,7 +354,8 @@ pub fn recover(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The function becomes a sync fn returning `mruntime::TaskHandle<Ret>`, with one `static` site.
 /// Without `restart`, `group` or a context argument its body is spawned with
-/// `mruntime::__private::spawn` (`spawn_blocking` for a sync fn): no cost over `mruntime::spawn`.
+/// `mruntime::__private::SpawnFuture::spawn_guarded` (`spawn_blocking` for a sync fn): no cost
+/// over `mruntime::spawn`.
 /// With them it goes through `spawn_with_context` / `spawn_supervised` (and their blocking
 /// twins), the policy being a `static RestartPolicy` built at compile time.
 ///
@@ -334,8 +366,13 @@ pub fn recover(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn safe_task(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
+    let func = match Parsed::new(MacroKind::SafeTask, item.clone()) {
+        Parsed::Fn(func) => Ok(*func),
+        Parsed::NotAFunction(error) => Err(error),
+        Parsed::SyntaxError => return item.into(),
+    };
     let (args, errors) = args::parse(MacroKind::SafeTask, args.into());
-    match validate::safe_task(args, errors, item.clone()) {
+    match validate::safe_task(args, errors, func) {
         Ok(model) => expand::safe_task(&model),
         Err(error) => fallback::safe_task(item, error),
     }
@@ -360,10 +397,11 @@ pub fn safe_task(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # }
 /// ```
 ///
-/// `component` and `name` are required (keyed, or the first two positional strings), `policy`
+/// `component` and `name` are required (keyed, a literal or a constant's path as for
+/// [`recover`](macro@recover), or the first two positional strings), `policy`
 /// is optional (`KeepRunning` by default), and the future, any expression, comes last. The
 /// future must be `Send + 'static`, as for `tokio::spawn`. The task's span is a child of the
-/// span current where `safe_go!` is called. It expands to `mruntime::__private::spawn`, never
+/// span current where `safe_go!` is called. It expands to mruntime's own spawn function, never
 /// to `tokio::spawn`, so a project-wide clippy ban on raw spawns does not fire on it.
 ///
 /// # Panics

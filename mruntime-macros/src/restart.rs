@@ -19,8 +19,11 @@ use syn::ext::IdentExt;
 use syn::parse::{ParseBuffer, ParseStream, Parser};
 use syn::{Expr, Ident, Lit, LitInt, LitStr, Token, UnOp};
 
-use crate::args::did_you_mean;
 use crate::errors::Errors;
+use crate::list::{
+    Element, List, Seen, collect_to_comma, did_you_mean, expect_end, parse_list, value_tokens,
+};
+use crate::model::Restart;
 
 /// The keywords of `restart(..)`.
 pub(crate) mod kw {
@@ -37,29 +40,6 @@ const ACCEPTED: &str = "a duration is a whole number and a unit (`ms`, `s`, `m` 
 
 const EXAMPLE: &str = "restart(max = 5, within = \"60s\", backoff = \"100ms..10s\")";
 
-/// A restart policy as the expansion needs it: `RestartPolicy::from_millis(max, within, ..)`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Restart {
-    /// The `restart` keyword, for errors about the policy as a whole.
-    pub(crate) span: Span,
-    pub(crate) max: u32,
-    pub(crate) within_ms: u64,
-    pub(crate) first_ms: u64,
-    pub(crate) second_ms: u64,
-}
-
-impl Restart {
-    fn defaults(span: Span) -> Self {
-        Restart {
-            span,
-            max: 5,
-            within_ms: 60_000,
-            first_ms: 100,
-            second_ms: 10_000,
-        }
-    }
-}
-
 /// Reads what follows the `restart` keyword (at `span`): `(settings)`, or nothing (every
 /// default). Errors are recorded in `errors`; the policy returned then holds defaults for the
 /// settings that were wrong.
@@ -67,17 +47,19 @@ pub(crate) fn parse(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> 
     let mut restart = Restart::defaults(span);
     if input.peek(syn::token::Paren) {
         match parenthesized(input) {
-            Ok(content) => Settings {
-                restart: &mut restart,
-                errors,
-                seen: Vec::new(),
+            Ok(content) => {
+                let mut settings = Settings {
+                    restart: &mut restart,
+                    errors,
+                    seen: Seen::default(),
+                };
+                parse_list(&mut settings, &content, "the settings of `restart(..)`");
             }
-            .parse_all(&content),
             Err(error) => errors.push(error),
         }
     } else if input.peek(Token![=]) {
         let eq = input.parse::<Token![=]>().ok();
-        let value = crate::args::collect_to_comma(input);
+        let value = collect_to_comma(input);
         errors.push(syn::Error::new_spanned(
             quote::quote!(#eq #value),
             format!("`restart` takes its settings in parentheses, not `=`: `{EXAMPLE}`"),
@@ -95,49 +77,39 @@ fn parenthesized(input: ParseStream<'_>) -> syn::Result<ParseBuffer<'_>> {
 struct Settings<'a> {
     restart: &'a mut Restart,
     errors: &'a mut Errors,
-    seen: Vec<&'static str>,
+    seen: Seen,
+}
+
+impl List for Settings<'_> {
+    fn element(&mut self, input: ParseStream<'_>) -> syn::Result<Element> {
+        self.parse_setting(input).map(|()| Element::Done)
+    }
+
+    fn errors(&mut self) -> &mut Errors {
+        self.errors
+    }
 }
 
 impl Settings<'_> {
-    fn parse_all(&mut self, input: ParseStream<'_>) {
-        while !input.is_empty() {
-            if let Err(error) = self.parse_setting(input) {
-                self.errors.push(error);
-                let _ = crate::args::collect_to_comma(input);
-            }
-            if input.is_empty() {
-                break;
-            }
-            if let Err(error) = input.parse::<Token![,]>() {
-                self.errors.push(syn::Error::new(
-                    error.span(),
-                    "expected `,` between the settings of `restart(..)`",
-                ));
-                let _ = crate::args::collect_to_comma(input);
-                let _ = input.parse::<Option<Token![,]>>();
-            }
-        }
-    }
-
     fn parse_setting(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
         let lookahead = input.lookahead1();
         if lookahead.peek(kw::max) {
             let key: kw::max = input.parse()?;
-            let value = self.value(input, "max", key.span, "max = 5")?;
+            let value = self.value(input, "max", key.span, "max = 5");
             let max = value.and_then(|tokens| self.errors.ok(max_value(tokens)));
             if let (true, Some(max)) = (self.first_time("max", key.span), max) {
                 self.restart.max = max;
             }
         } else if lookahead.peek(kw::within) {
             let key: kw::within = input.parse()?;
-            let value = self.value(input, "within", key.span, "within = \"60s\"")?;
+            let value = self.value(input, "within", key.span, "within = \"60s\"");
             let within = value.and_then(|tokens| self.errors.ok(within_value(tokens)));
             if let (true, Some(within)) = (self.first_time("within", key.span), within) {
                 self.restart.within_ms = within;
             }
         } else if lookahead.peek(kw::backoff) {
             let key: kw::backoff = input.parse()?;
-            let value = self.value(input, "backoff", key.span, "backoff = \"100ms..10s\"")?;
+            let value = self.value(input, "backoff", key.span, "backoff = \"100ms..10s\"");
             let backoff = value.and_then(|tokens| self.errors.ok(backoff_value(tokens)));
             if let (true, Some((first, second))) = (self.first_time("backoff", key.span), backoff) {
                 self.restart.first_ms = first;
@@ -145,7 +117,7 @@ impl Settings<'_> {
             }
         } else if input.peek(Ident::peek_any) {
             let key = input.call(Ident::parse_any)?;
-            let _value = crate::args::collect_to_comma(input);
+            let _value = collect_to_comma(input);
             let written = key.unraw().to_string();
             let hint = match setting_meant(&written) {
                 Some(suggestion) => format!(" (did you mean `{suggestion}`?)"),
@@ -171,38 +143,14 @@ impl Settings<'_> {
         key: &str,
         key_span: Span,
         example: &str,
-    ) -> syn::Result<Option<TokenStream>> {
-        if !input.peek(Token![=]) {
-            let _ = crate::args::collect_to_comma(input);
-            self.errors.push(syn::Error::new(
-                key_span,
-                format!("`{key}` needs a value, e.g. `{example}`"),
-            ));
-            return Ok(None);
-        }
-        let eq: Token![=] = input.parse()?;
-        let tokens = crate::args::collect_to_comma(input);
-        if tokens.is_empty() {
-            self.errors.push(syn::Error::new(
-                eq.span,
-                format!("`{key}` needs a value after `=`, e.g. `{example}`"),
-            ));
-            return Ok(None);
-        }
-        Ok(Some(tokens))
+    ) -> Option<TokenStream> {
+        self.errors.ok(value_tokens(input, key, key_span, example))
     }
 
     /// Records `key`; a repeat is an error at the second one (returns false).
     fn first_time(&mut self, key: &'static str, span: Span) -> bool {
-        if self.seen.contains(&key) {
-            self.errors.push(syn::Error::new(
-                span,
-                format!("`{key}` is given twice in `restart(..)`; remove one"),
-            ));
-            return false;
-        }
-        self.seen.push(key);
-        true
+        self.seen
+            .first_time(key, span, " in `restart(..)`", self.errors)
     }
 }
 
@@ -234,7 +182,7 @@ fn setting_meant(written: &str) -> Option<&'static str> {
 fn max_value(tokens: TokenStream) -> syn::Result<u32> {
     let parser = |input: ParseStream<'_>| {
         let expr: Expr = input.parse()?;
-        crate::args::expect_end(input)?;
+        expect_end(input)?;
         let message = "`max` is the number of restarts allowed within `within`: a whole number \
                        such as `max = 5` (`max = 0` never restarts)";
         match &expr {
@@ -332,7 +280,7 @@ fn string_value(tokens: TokenStream, key: &str, example: &str) -> syn::Result<Li
     let parser = |input: ParseStream<'_>| {
         if input.peek(LitStr) {
             let lit: LitStr = input.parse()?;
-            crate::args::expect_end(input)?;
+            expect_end(input)?;
             return Ok(lit);
         }
         let rest: TokenStream = input.parse()?;

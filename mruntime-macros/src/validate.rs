@@ -6,108 +6,27 @@ use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::visit::Visit;
 use syn::{
-    Expr, ExprAsync, FnArg, GenericArgument, Ident, Lifetime, Pat, Receiver, ReceiverKind,
-    ReturnType, Stmt, Type,
+    Expr, FnArg, GenericArgument, Ident, Lifetime, Pat, Receiver, ReceiverKind, ReturnType, Stmt,
+    Type,
 };
 
-use crate::args::{Args, MacroKind, Policy};
+use crate::args::{Args, MacroKind};
 use crate::errors::Errors;
-use crate::item::{self, GuardedFn};
+use crate::item::{GuardedFn, returned_async_block};
+use crate::model::{
+    GoTask, Label, Policy, Recover, RecoverBody, Ret, SafeGo, SafeTask, Site, strip_parens,
+};
 use crate::panicguard;
-use crate::restart::Restart;
-
-/// Where a guard stands: becomes the `static` `Site` of the expansion.
-pub(crate) struct Site {
-    pub(crate) component: String,
-    pub(crate) name: String,
-    pub(crate) policy: Policy,
-    /// The policy as the user wrote it, when it is a path the user may have imported
-    /// (`PanicPolicy::CrashProcess`): the expansion type-checks it, which also keeps the
-    /// user's `use` from being reported unused.
-    pub(crate) policy_path: Option<syn::Path>,
-}
-
-/// What the function returns, as the expansion needs it.
-pub(crate) enum Ret {
-    /// No `->`: `()`.
-    Unit,
-    /// `-> !`: the expansion uses `core::convert::Infallible` where `!` cannot be written.
-    Never,
-    /// Any other type.
-    Type(Box<Type>),
-}
-
-/// `#[recover]`, ready to expand.
-pub(crate) struct Recover {
-    pub(crate) site: Site,
-    pub(crate) func: GuardedFn,
-    pub(crate) ret: Ret,
-    pub(crate) on_panic: Option<Expr>,
-    pub(crate) body: RecoverBody,
-}
-
-/// Which part of a `#[recover]` function runs the user's code.
-pub(crate) enum RecoverBody {
-    /// A sync function: its body runs in a guarded closure.
-    Sync,
-    /// An `async fn`: its body runs as a guarded future.
-    Async,
-    /// A sync function whose last statement builds the future that holds the user's code:
-    /// `Box::pin(async move { .. })` as `#[async_trait]` writes it, or a bare `async move { .. }`.
-    /// That async block is what gets guarded.
-    ReturnsAsyncBlock {
-        /// Index of the statement in the body.
-        stmt: usize,
-        /// The future's `Output = T`, when the signature names it (for error spans).
-        output: Option<Box<Type>>,
-    },
-}
-
-/// `#[safe_task]`, ready to expand.
-pub(crate) struct SafeTask {
-    pub(crate) site: Site,
-    pub(crate) func: GuardedFn,
-    pub(crate) ret: Ret,
-    pub(crate) restart: Option<Restart>,
-    /// `group = expr`.
-    pub(crate) group: Option<Expr>,
-    /// The index (in `func.sig.inputs`) of the argument that receives the task's context.
-    pub(crate) ctx: Option<usize>,
-}
-
-impl SafeTask {
-    /// Whether the task needs the `TaskContext` API (`spawn_with_context`, `spawn_supervised`,
-    /// ...) rather than the plain `spawn`.
-    pub(crate) fn needs_context(&self) -> bool {
-        self.restart.is_some() || self.group.is_some() || self.ctx.is_some()
-    }
-}
-
-/// `safe_go!`, ready to expand.
-pub(crate) struct SafeGo {
-    pub(crate) site: Site,
-    pub(crate) task: GoTask,
-    pub(crate) restart: Option<Restart>,
-    /// `group = expr`.
-    pub(crate) group: Option<Expr>,
-    /// `context = expr`: the parent context.
-    pub(crate) context: Option<Expr>,
-}
-
-/// What `safe_go!` spawns.
-pub(crate) enum GoTask {
-    /// A future (any expression that is not a closure), run once.
-    Future(Expr),
-    /// A closure taking the task's `TaskContext` (or, under `restart(..)`, any expression other
-    /// than a closure or an async block: a factory such as a function's path), called once (once
-    /// per attempt under `restart(..)`).
-    WithContext(Expr),
-}
+use crate::snippet::snippet;
 
 /// Checks `#[recover]`'s arguments against its item.
-pub(crate) fn recover(args: Args, mut errors: Errors, item: TokenStream) -> syn::Result<Recover> {
+pub(crate) fn recover(
+    args: Args,
+    mut errors: Errors,
+    func: syn::Result<GuardedFn>,
+) -> syn::Result<Recover> {
     let kind = MacroKind::Recover;
-    let func = errors.ok(item::parse(kind, item));
+    let func = errors.ok(func);
     let policy = args.policy();
 
     if let (Some(on_panic), Policy::CrashProcess) = (&args.on_panic, policy) {
@@ -123,7 +42,7 @@ pub(crate) fn recover(args: Args, mut errors: Errors, item: TokenStream) -> syn:
     if let Some(func) = func {
         check_not_const(kind, &func, &mut errors);
         panicguard::check(&func, args.allow_raw_spawn.is_some(), &mut errors);
-        let ret = ret_of(&func.sig.output);
+        let ret = Ret::of(&func.sig.output);
         let body = recover_body(&func);
         if policy == Policy::KeepRunning && args.on_panic.is_none() {
             // What the guard yields: the function's return type, or its future's output.
@@ -158,17 +77,17 @@ pub(crate) fn recover(args: Args, mut errors: Errors, item: TokenStream) -> syn:
 pub(crate) fn safe_task(
     args: Args,
     mut errors: Errors,
-    item: TokenStream,
+    func: syn::Result<GuardedFn>,
 ) -> syn::Result<SafeTask> {
     let kind = MacroKind::SafeTask;
-    let func = errors.ok(item::parse(kind, item));
+    let func = errors.ok(func);
     let mut model = None;
     if let Some(func) = func {
         check_not_const(kind, &func, &mut errors);
         check_static_args(&func, &mut errors);
         let ctx = context_arg(&func, &mut errors);
         panicguard::check(&func, args.allow_raw_spawn.is_some(), &mut errors);
-        let ret = ret_of(&func.sig.output);
+        let ret = Ret::of(&func.sig.output);
         if let Some(site) = site(&args, Some(&func.sig.ident)) {
             model = Some(SafeTask {
                 site,
@@ -256,10 +175,10 @@ fn finish<T>(errors: Errors, model: Option<T>) -> syn::Result<T> {
 
 /// The site from the arguments; `name` defaults to the function's name.
 fn site(args: &Args, fn_name: Option<&Ident>) -> Option<Site> {
-    let component = args.component.as_ref()?.value();
+    let component = args.component.clone()?;
     let name = match (&args.name, fn_name) {
-        (Some(name), _) => name.value(),
-        (None, Some(ident)) => ident.unraw().to_string(),
+        (Some(name), _) => name.clone(),
+        (None, Some(ident)) => Label::Text(ident.unraw().to_string()),
         (None, None) => return None,
     };
     let policy_path = args
@@ -273,25 +192,6 @@ fn site(args: &Args, fn_name: Option<&Ident>) -> Option<Site> {
         policy: args.policy(),
         policy_path,
     })
-}
-
-/// The return type as the expansion needs it.
-pub(crate) fn ret_of(output: &ReturnType) -> Ret {
-    match output {
-        ReturnType::Default => Ret::Unit,
-        ReturnType::Type(_, ty) => match strip_parens(ty) {
-            Type::Never(_) => Ret::Never,
-            _ => Ret::Type(ty.clone()),
-        },
-    }
-}
-
-fn strip_parens(ty: &Type) -> &Type {
-    match ty {
-        Type::Paren(inner) => strip_parens(&inner.elem),
-        Type::Group(inner) => strip_parens(&inner.elem),
-        other => other,
-    }
 }
 
 fn check_not_const(kind: MacroKind, func: &GuardedFn, errors: &mut Errors) {
@@ -311,6 +211,18 @@ fn check_not_const(kind: MacroKind, func: &GuardedFn, errors: &mut Errors) {
 /// panic. Most return types are checked by the compiler through `FromPanic`; the two that
 /// can never work get a precise message here.
 fn check_keep_running_ret(ty: &Type, errors: &mut Errors) {
+    if let Type::ImplTrait(impl_trait) = strip_parens(ty)
+        && impl_trait.bounds.iter().any(is_future_bound)
+    {
+        // `-> impl Future<Output = T> { load() }`: the future is built elsewhere, out of reach.
+        errors.push(syn::Error::new_spanned(
+            ty,
+            "#[recover] guards the future a function returns only when it builds it: write an \
+             `async fn` (`async fn load_all() -> T`), or end the body in an async block \
+             (`async move { load().await }`)",
+        ));
+        return;
+    }
     let what = match strip_parens(ty) {
         Type::Never(_) => "a `-> !` function has no value to return",
         Type::ImplTrait(_) => "a bare `impl Trait` has no value of its hidden type to return",
@@ -324,6 +236,18 @@ fn check_keep_running_ret(ty: &Type, errors: &mut Errors) {
              `on_panic = path::to_fn`, or use `policy = CrashProcess`"
         ),
     ));
+}
+
+/// `Future<Output = T>`, `core::future::Future<..>`.
+fn is_future_bound(bound: &syn::TypeParamBound) -> bool {
+    match bound {
+        syn::TypeParamBound::Trait(bound) => bound
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "Future"),
+        _ => false,
+    }
 }
 
 /// Finds the future a sync function builds as its last statement, as `#[async_trait]` does.
@@ -350,26 +274,6 @@ fn recover_body(func: &GuardedFn) -> RecoverBody {
     RecoverBody::ReturnsAsyncBlock {
         stmt,
         output: future_output(&func.sig.output).map(Box::new),
-    }
-}
-
-/// `async move { .. }` or `Box::pin(async move { .. })`: the async block.
-pub(crate) fn returned_async_block(expr: &Expr) -> Option<&ExprAsync> {
-    match expr {
-        Expr::Async(block) => Some(block),
-        Expr::Call(call) => {
-            let Expr::Path(func) = &*call.func else {
-                return None;
-            };
-            let mut segments = func.path.segments.iter().rev();
-            let is_box_pin = segments.next().is_some_and(|s| s.ident == "pin")
-                && segments.next().is_some_and(|s| s.ident == "Box");
-            match (is_box_pin, call.args.first()) {
-                (true, Some(Expr::Async(block))) if call.args.len() == 1 => Some(block),
-                _ => None,
-            }
-        }
-        _ => None,
     }
 }
 
@@ -455,9 +359,9 @@ fn check_static_args(func: &GuardedFn, errors: &mut Errors) {
                              `group.context()` or `parent.clone()`); the body receives the task's \
                              own context, derived from it",
                             arg_name(&arg.pat),
-                            compact(&arg.ty),
+                            snippet(&arg.ty),
                             pat_text(&arg.pat),
-                            compact(&reference.elem),
+                            snippet(&reference.elem),
                         ),
                     ));
                 } else if let Some(borrow) = find_borrow(&arg.ty) {
@@ -474,7 +378,7 @@ fn check_static_args(func: &GuardedFn, errors: &mut Errors) {
                             "#[safe_task] {name} borrows (`{}`), but the task runs after the call \
                              returns, so every argument must be `'static`; take an owned type \
                              (`String`, `Vec<T>`, `Box<T>`, ..) or share it with `Arc<T>`",
-                            compact(&arg.ty)
+                            snippet(&arg.ty)
                         ),
                     ));
                 }
@@ -504,10 +408,7 @@ fn check_receiver(receiver: &Receiver, errors: &mut Errors) {
             format!(
                 "#[safe_task] cannot borrow `self` (`{}`): the task runs after the call returns; \
                  take `self: Arc<Self>` (or `self` by value)",
-                tokens
-                    .to_string()
-                    .replace(" self", "self")
-                    .replace("& ", "&")
+                snippet(&tokens)
             ),
         ));
     }
@@ -519,22 +420,6 @@ fn pat_text(pat: &Pat) -> String {
         Pat::Ident(pat) => pat.ident.to_string(),
         _ => "ctx".to_owned(),
     }
-}
-
-/// Tokens as the user would write them, for messages: `&str`, `Cow<'a, str>`.
-fn compact(ty: &Type) -> String {
-    let mut text = ty.to_token_stream().to_string();
-    for (from, to) in [
-        ("& ", "&"),
-        (" <", "<"),
-        ("< ", "<"),
-        (" >", ">"),
-        (" ,", ","),
-        ("' ", "'"),
-    ] {
-        text = text.replace(from, to);
-    }
-    text
 }
 
 /// The first non-`'static` borrow in a type, outside higher-ranked positions (`fn(&str)`,
@@ -610,14 +495,14 @@ mod tests {
 
     fn borrow(ty: &str) -> Option<String> {
         let ty: Type = syn::parse_str(ty).unwrap();
-        find_borrow(&ty).map(|tokens| tokens.to_string().replace(' ', ""))
+        find_borrow(&ty).map(|tokens| snippet(&tokens))
     }
 
     #[test]
     fn borrowed_types() {
         assert_eq!(borrow("&str").as_deref(), Some("&str"));
-        assert_eq!(borrow("&mut Vec<u8>").as_deref(), Some("&mutVec<u8>"));
-        assert_eq!(borrow("&'a str").as_deref(), Some("&'astr"));
+        assert_eq!(borrow("&mut Vec<u8>").as_deref(), Some("&mut Vec<u8>"));
+        assert_eq!(borrow("&'a str").as_deref(), Some("&'a str"));
         assert_eq!(borrow("Vec<&str>").as_deref(), Some("&str"));
         assert_eq!(borrow("Cow<'a, str>").as_deref(), Some("'a"));
         assert_eq!(borrow("Formatter<'_>").as_deref(), Some("'_"));

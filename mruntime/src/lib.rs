@@ -62,7 +62,7 @@ mod telemetry;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use guard::{FromPanic, GuardedFuture, guard, guard_future};
+pub use guard::{FromPanic, GuardedFuture, RecoverError, guard, guard_future};
 pub use panic::{
     BacktraceCapture, OpaquePayload, PanicLocation, Panicked, install_panic_hook,
     set_backtrace_capture,

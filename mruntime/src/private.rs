@@ -34,6 +34,26 @@ where
     crate::task::spawn_site(site, future)
 }
 
+/// [`spawn`] as a method of the future: what the expansions call, so that a future that is not
+/// `Send` gets rustc's own explanation (which value is held across which `.await`) without a
+/// note pointing into this module.
+pub trait SpawnFuture: Future + Sized {
+    /// [`spawn`]`(site, self)`.
+    fn spawn_guarded(self, site: &'static Site) -> TaskHandle<Self::Output>;
+}
+
+impl<F> SpawnFuture for F
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    #[inline]
+    #[track_caller]
+    fn spawn_guarded(self, site: &'static Site) -> TaskHandle<F::Output> {
+        spawn(site, self)
+    }
+}
+
 /// Benchmarks (`task_bytes`): the sizes of the futures that [`spawn`] hands to tokio for
 /// `future`, without a subscriber recording the task's span (built by the same code as a real
 /// spawn) and with one.
@@ -143,38 +163,6 @@ pub fn group<G: Borrow<TaskGroup>>(group: &G) -> &TaskGroup {
 #[inline]
 pub fn context<C: Borrow<TaskContext>>(ctx: &C) -> &TaskContext {
     ctx.borrow()
-}
-
-/// `#[safe_task(restart(..))]`: an argument as each attempt receives it, a clone of the one the
-/// function was called with. The bound is [`RestartArg`] (every `Clone` type) so that a
-/// non-`Clone` argument gets an error that says why it must be `Clone`.
-#[inline]
-pub fn clone_arg<T: RestartArg>(arg: &T) -> T {
-    arg.clone_for_attempt()
-}
-
-/// A `Clone` argument of a supervised `#[safe_task]`: only exists for its error message.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` must be `Clone` to restart the task: each attempt gets its own clone of the arguments",
-    label = "cloned for each attempt, but `{Self}` is not `Clone`",
-    note = "implement or derive `Clone` for it, share it as `Arc<..>`, or remove `restart(..)`"
-)]
-pub trait RestartArg: Sized {
-    /// `Clone::clone`.
-    fn clone_for_attempt(&self) -> Self;
-}
-
-impl<T: Clone> RestartArg for T {
-    #[inline]
-    fn clone_for_attempt(&self) -> Self {
-        self.clone()
-    }
-}
-
-/// `#[recover]` under `KeepRunning` without `on_panic`: the return type's value for a panic.
-#[inline]
-pub fn from_panic<R: FromPanic>(panicked: Panicked) -> R {
-    R::from_panic(panicked)
 }
 
 /// `#[recover]` under `CrashProcess`: the guard has already ended the process before it could

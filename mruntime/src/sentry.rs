@@ -1,6 +1,7 @@
 //! [`SentryReporter`]: recovered panics as Sentry exception events (cargo feature `sentry`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sentry_core::protocol::{Event, Exception, Level, Mechanism};
@@ -39,7 +40,13 @@ pub struct SentryReporter {
 impl SentryReporter {
     /// A reporter sending through the hub current on the thread that recovered the panic
     /// (the main hub unless one was bound there).
+    ///
+    /// Call it after `sentry::init(..)`, with a `sentry` crate of the same minor version as
+    /// mruntime's `sentry-core` (0.49), so that both see one hub. If the current hub has no
+    /// enabled client (no `sentry::init`, or another `sentry` version), it says so once per
+    /// process on stderr, here or at the first report, instead of dropping events silently.
     pub fn new() -> Self {
+        warn_once_without_client(&Hub::current());
         SentryReporter { hub: None }
     }
 
@@ -98,10 +105,31 @@ impl SentryReporter {
     }
 }
 
+/// Whether the "no Sentry client" line was printed (at most once per process).
+static WARNED_WITHOUT_CLIENT: AtomicBool = AtomicBool::new(false);
+
+/// Prints once per process that `hub` has no enabled client, so events would go nowhere.
+/// Returns whether it printed now.
+fn warn_once_without_client(hub: &Hub) -> bool {
+    let has_client = hub.client().is_some_and(|client| client.is_enabled());
+    if has_client || WARNED_WITHOUT_CLIENT.swap(true, Ordering::Relaxed) {
+        return false;
+    }
+    eprintln!(
+        "mruntime: SentryReporter: the current Sentry hub has no enabled client, so recovered \
+         panics are not sent to Sentry; call `sentry::init(..)` first, with a `sentry` crate of \
+         the same minor version as mruntime's `sentry-core` (0.49)"
+    );
+    true
+}
+
 impl ErrorReporter for SentryReporter {
     fn report(&self, panic: &Panicked) {
         let event = Self::event(panic);
-        self.with_hub_do(|hub| hub.capture_event(event));
+        self.with_hub_do(|hub| {
+            warn_once_without_client(hub);
+            hub.capture_event(event)
+        });
     }
 
     fn flush(&self, timeout: Duration) -> bool {
@@ -109,5 +137,19 @@ impl ErrorReporter for SentryReporter {
             hub.client()
                 .is_none_or(|client| client.flush(Some(timeout)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hub_without_client_is_reported_once() {
+        let hub = Hub::new(None, Arc::new(sentry_core::Scope::default()));
+        WARNED_WITHOUT_CLIENT.store(false, Ordering::Relaxed);
+        assert!(warn_once_without_client(&hub));
+        assert!(!warn_once_without_client(&hub));
+        assert!(!warn_once_without_client(&Hub::current()));
     }
 }

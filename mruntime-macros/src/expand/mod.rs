@@ -13,14 +13,12 @@ pub(crate) use recover::recover;
 pub(crate) use safe_go::safe_go;
 pub(crate) use safe_task::{safe_task, task_signature};
 
-use proc_macro2::{Ident, Literal, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Ident, Literal, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Block, Expr, GenericArgument, PathArguments, Type};
 
-use crate::args::Policy;
-use crate::restart::Restart;
-use crate::validate::{Ret, Site};
+use crate::model::{Label, Policy, Restart, Ret, Site};
 
 /// The name of the `static` every expansion declares for its site.
 const SITE: &str = "__MRUNTIME_SITE";
@@ -35,8 +33,8 @@ const RESTART: &str = "__MRUNTIME_RESTART";
 /// something else is an error at the user's tokens and the user's import of it is used.
 fn site_static(site: &Site) -> TokenStream {
     let static_name = Ident::new(SITE, Span::call_site());
-    let component = proc_macro2::Literal::string(&site.component);
-    let name = proc_macro2::Literal::string(&site.name);
+    let (component, component_check) = label(&site.component, "component");
+    let (name, name_check) = label(&site.name, "name");
     let policy = match site.policy {
         Policy::KeepRunning => quote!(KeepRunning),
         Policy::CrashProcess => quote!(CrashProcess),
@@ -52,6 +50,34 @@ fn site_static(site: &Site) -> TokenStream {
             ::mruntime::__private::PanicPolicy::#policy,
         );
         #policy_check
+        #component_check
+        #name_check
+    }
+}
+
+/// A label's value in the site; for a constant, the constant typed `&'static str` (a mismatch
+/// is reported there, once) and the compile-time check that it is not empty (a literal was
+/// checked when parsed), spanned at the user's path.
+fn label(label: &Label, key: &str) -> (TokenStream, TokenStream) {
+    match label {
+        Label::Text(text) => (
+            Literal::string(text).into_token_stream(),
+            TokenStream::new(),
+        ),
+        Label::Const(path) => {
+            let value = Ident::new(
+                &format!("__MRUNTIME_{}", key.to_uppercase()),
+                Span::mixed_site(),
+            );
+            let message = Literal::string(&format!(
+                "`{key}` must not be empty: it labels every report and metric"
+            ));
+            let check = quote_spanned! {path.span()=>
+                const #value: &'static str = #path;
+                const _: () = ::core::assert!(!#value.trim_ascii().is_empty(), #message);
+            };
+            (value.into_token_stream(), check)
+        }
     }
 }
 
@@ -157,6 +183,7 @@ pub(crate) fn typed_body(ret: &Ret, prelude: TokenStream, block: &Block) -> Toke
     // Spanned at the return type: "return type inferred to be `T` here" points at it.
     let returned = Ident::new("__mruntime_ret", Span::mixed_site().located_at(span));
     let return_edge = quote_spanned!(span=> return #returned;);
+    let block = user_block(block);
     quote! {
         {
             #prelude
@@ -166,6 +193,16 @@ pub(crate) fn typed_body(ret: &Ret, prelude: TokenStream, block: &Block) -> Toke
             #block
         }
     }
+}
+
+/// The user's block, its braces marked as the macro's (at the same place): as the tail of the
+/// generated block they would otherwise draw `unused_braces` on a one-line body, with a fix
+/// (`fn f() -> T expr`) that does not compile. The statements keep their spans and lints.
+fn user_block(block: &Block) -> Group {
+    let stmts = &block.stmts;
+    let mut group = Group::new(Delimiter::Brace, quote!(#(#stmts)*));
+    group.set_span(Span::mixed_site().located_at(block.brace_token.span.join()));
+    group
 }
 
 /// `Result<impl Display, E>` -> `Result<_, E>`.

@@ -6,9 +6,8 @@ use syn::spanned::Spanned;
 use syn::{Expr, Stmt, Type};
 
 use super::{local, site_ref, site_static, typed_body};
-use crate::args::Policy;
-use crate::item::GuardedFn;
-use crate::validate::{Recover, RecoverBody, Ret, returned_async_block};
+use crate::item::{GuardedFn, returned_async_block};
+use crate::model::{Policy, Recover, RecoverBody, Ret};
 
 /// ```text
 /// #attrs #vis #sig {
@@ -110,6 +109,58 @@ fn guard_returned_future(
     }
 }
 
+/// What a `KeepRunning` function without `on_panic` returns after a panic, written with the
+/// user's own type tokens so that an unsupported type is an error at that type:
+/// `Err(<E as RecoverError>::from_panicked(p))` for `Result<T, E>` (the error is then at `E`),
+/// `<TYPE as FromPanic>::from_panic(p)` for any other type.
+fn value_for_panic(yields: Option<&Ret>, panicked: &Ident, ret_span: Span) -> TokenStream {
+    match yields {
+        Some(Ret::Type(ty)) => match result_error(ty) {
+            Some(error) => {
+                let error = super::erase_impl_trait(error);
+                quote! {
+                    ::core::result::Result::Err(
+                        <#error as ::mruntime::RecoverError>::from_panicked(#panicked)
+                    )
+                }
+            }
+            None => {
+                let ty = super::erase_impl_trait(ty);
+                quote!(<#ty as ::mruntime::FromPanic>::from_panic(#panicked))
+            }
+        },
+        Some(Ret::Unit) => quote!(<() as ::mruntime::FromPanic>::from_panic(#panicked)),
+        Some(Ret::Never) | None => {
+            quote_spanned!(ret_span=> <_ as ::mruntime::FromPanic>::from_panic(#panicked))
+        }
+    }
+}
+
+/// `E` in `Result<T, E>` (a path ending in `Result` with two type arguments, taken to be
+/// `core::result::Result`; an alias with one, `io::Result<T>`, goes through `FromPanic`).
+fn result_error(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = crate::model::strip_parens(ty) else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let mut types = args.args.iter().map(|arg| match arg {
+        syn::GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    });
+    match (
+        path.qself.is_none() && last.ident == "Result",
+        types.next(),
+        types.next(),
+        types.next(),
+    ) {
+        (true, Some(Some(_)), Some(Some(error)), None) => Some(error),
+        _ => None,
+    }
+}
+
 /// `match GUARDED { Ok(value) => value, Err(panicked) => .. }`, where the guarded body yields
 /// `yields` (unknown for a returned future whose `Output` the signature does not name).
 fn outcome(
@@ -151,9 +202,7 @@ fn outcome(
                 None => quote!({ let #on_panic = #handler; #call }),
             }
         }
-        (Policy::KeepRunning, None) => {
-            quote_spanned!(ret_span=> ::mruntime::__private::from_panic(#panicked))
-        }
+        (Policy::KeepRunning, None) => value_for_panic(yields, &panicked, ret_span),
     };
     quote! {
         match #guarded {

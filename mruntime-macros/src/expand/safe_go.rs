@@ -7,12 +7,12 @@ use syn::spanned::Spanned;
 use super::{
     context_value, group_value, local, restart_ref, restart_static, site_ref, site_static,
 };
-use crate::validate::{GoTask, SafeGo};
+use crate::model::{GoTask, SafeGo};
 
 /// A future without `restart`, `group` or `context` (zero added cost):
 ///
 /// ```text
-/// { static __MRUNTIME_SITE: Site = ..; ::mruntime::__private::spawn(&__MRUNTIME_SITE, FUTURE) }
+/// { static __MRUNTIME_SITE: Site = ..; SpawnFuture::spawn_guarded(FUTURE, &__MRUNTIME_SITE) }
 /// ```
 ///
 /// Otherwise the task gets a `TaskContext`:
@@ -42,7 +42,7 @@ pub(crate) fn safe_go(model: &SafeGo) -> TokenStream {
         return quote_spanned! {future.span()=>
             {
                 #site
-                ::mruntime::__private::spawn(#site_ref, #future)
+                ::mruntime::__private::SpawnFuture::spawn_guarded(#future, #site_ref)
             }
         };
     }

@@ -13,14 +13,14 @@ use syn::{
 
 use super::{group_value, local, output_type, restart_static, site_ref, site_static, typed_body};
 use crate::item::GuardedFn;
-use crate::validate::{Ret, SafeTask};
+use crate::model::{Ret, SafeTask};
 
 /// Without `restart(..)`, `group = ..` or a `TaskContext` argument (zero added cost):
 ///
 /// ```text
 /// #attrs #vis fn NAME(ARGS) -> ::mruntime::__private::TaskHandle<RET> {
 ///     static __MRUNTIME_SITE: Site = ..;
-///     spawn(&__MRUNTIME_SITE, async move { ARG REBINDINGS; TYPED_BODY })      // async fn
+///     SpawnFuture::spawn_guarded(async move { ARG REBINDINGS; TYPED_BODY }, &__MRUNTIME_SITE) // async fn
 ///     spawn_blocking(&__MRUNTIME_SITE, move || { ARG REBINDINGS; TYPED_BODY }) // sync fn
 /// }
 /// ```
@@ -48,7 +48,7 @@ pub(crate) fn safe_task(model: &SafeTask) -> TokenStream {
     let spawn = match &model.func.sig.asyncness {
         // Errors about the task (not `Send`, not `'static`) point at `async`/`fn`.
         Some(asyncness) => quote_spanned! {asyncness.span=>
-            ::mruntime::__private::spawn(#site_ref, async move #body)
+            ::mruntime::__private::SpawnFuture::spawn_guarded(async move #body, #site_ref)
         },
         None => quote_spanned! {model.func.sig.fn_token.span=>
             ::mruntime::__private::spawn_blocking(#site_ref, move || #body)
@@ -125,7 +125,11 @@ fn context_task(model: &SafeTask) -> TokenStream {
 
     let site = site_static(&model.site);
     let site_ref = site_ref();
-    let restart = model.restart.as_ref().map(restart_static);
+    let restart = model.restart.as_ref().map(|restart| {
+        let policy = restart_static(restart);
+        let clone_trait = clone_trait();
+        quote!(#policy #clone_trait)
+    });
     let parent = match &args.ctx {
         Some(ctx) => {
             let param = &ctx.name;
@@ -487,14 +491,42 @@ impl ValueReceiver {
     }
 }
 
-/// `::mruntime::__private::clone_arg::<TY>(&VALUE)`, every token at `span` (the user's argument)
-/// with the macro's hygiene, so that "`TY` must be `Clone` to restart the task" points at the
-/// argument. The type is explicit (`_` for an `impl Trait`) so that no "consider borrowing"
-/// suggestion is made: a reference would be `Clone`, but not `'static`.
+/// The trait through which each attempt clones the arguments, declared in the expanded function
+/// so that a non-`Clone` argument gets a message saying why it must be `Clone`, in words of the
+/// user's code rather than of mruntime's internals.
+fn clone_trait() -> TokenStream {
+    let name = clone_trait_name(Span::call_site());
+    quote! {
+        #[diagnostic::on_unimplemented(
+            message = "`{Self}` must be `Clone` to restart the task: each attempt gets its own clone of the arguments",
+            label = "cloned for each attempt, but `{Self}` is not `Clone`",
+            note = "implement or derive `Clone` for it, share it as `Arc<..>`, or remove `restart(..)`"
+        )]
+        trait #name: ::core::marker::Sized {
+            fn clone_for_attempt(&self) -> Self;
+        }
+        impl<T: ::core::clone::Clone> #name for T {
+            #[inline]
+            fn clone_for_attempt(&self) -> Self {
+                ::core::clone::Clone::clone(self)
+            }
+        }
+    }
+}
+
+fn clone_trait_name(span: Span) -> Ident {
+    Ident::new("CloneForEachAttempt", Span::mixed_site().located_at(span))
+}
+
+/// `<TY as CloneForEachAttempt>::clone_for_attempt(&VALUE)`, every token at `span` (the user's
+/// argument) with the macro's hygiene, so that "`TY` must be `Clone` to restart the task" points
+/// at the argument. The type is explicit (`_` for an `impl Trait`) so that no "consider
+/// borrowing" suggestion is made: a reference would be `Clone`, but not `'static`.
 fn clone_arg(span: Span, value: &Ident, ty: TokenStream) -> TokenStream {
+    let trait_name = clone_trait_name(span);
     let span = Span::mixed_site().located_at(span);
     let value = Ident::new(&value.to_string(), span);
-    quote_spanned!(span=> ::mruntime::__private::clone_arg::<#ty>(&#value))
+    quote_spanned!(span=> <#ty as #trait_name>::clone_for_attempt(&#value))
 }
 
 /// The local holding an attempt's clone of `self`.

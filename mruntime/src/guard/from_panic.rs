@@ -1,4 +1,5 @@
-//! [`FromPanic`]: what a `#[recover]` function returns after a recovered panic.
+//! [`FromPanic`]: what a `#[recover]` function returns after a recovered panic, and
+//! [`RecoverError`]: the error types it can return in an `Err`.
 
 use crate::panic::Panicked;
 
@@ -6,7 +7,7 @@ use crate::panic::Panicked;
 /// [`KeepRunning`](crate::PanicPolicy::KeepRunning).
 ///
 /// Implemented for `()`, for `Option<T>` (`None`) and for `Result<T, E>` where
-/// `E: From<Panicked>` (`Err(E::from(panicked))`). Implement it for your own return types, or
+/// `E: From<Panicked>` (`Err(E::from(panicked))`, through [`RecoverError`]). Implement it for your own return types, or
 /// give the attribute `on_panic = path::to_fn` (a `fn(Panicked) -> Ret`).
 ///
 /// ```
@@ -48,8 +49,53 @@ impl<T> FromPanic for Option<T> {
     }
 }
 
-impl<T, E: From<Panicked>> FromPanic for Result<T, E> {
+impl<T, E: RecoverError> FromPanic for Result<T, E> {
     fn from_panic(panicked: Panicked) -> Self {
-        Err(E::from(panicked))
+        Err(E::from_panicked(panicked))
+    }
+}
+
+/// An error type a `#[recover]` function can return as `Result<T, Self>`: after a recovered
+/// panic it returns `Err(Self::from(panicked))`.
+///
+/// Implemented for every `E: From<Panicked>`; implement `From<Panicked>` for your error type,
+/// not this trait. It exists so that a type without `From<Panicked>` gets an error that says so
+/// at the error type, and so that a generic function can ask for it (`E: RecoverError`).
+///
+/// ```
+/// use mruntime::{Panicked, RecoverError, recover};
+///
+/// #[derive(Debug)]
+/// struct ApiError(String);
+///
+/// impl From<Panicked> for ApiError {
+///     fn from(panicked: Panicked) -> Self {
+///         ApiError(panicked.message().to_owned())
+///     }
+/// }
+///
+/// #[recover(component = "api")]
+/// fn parse<E: RecoverError>(text: &str) -> Result<u32, E> {
+///     Ok(text.parse().expect("a number"))
+/// }
+///
+/// assert_eq!(parse::<ApiError>("12").unwrap(), 12);
+/// assert_eq!(parse::<ApiError>("twelve").unwrap_err().0, "a number: ParseIntError { kind: InvalidDigit }");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `From<mruntime::Panicked>`, but `#[recover]` returns `Err({Self}::from(panicked))` after a recovered panic",
+    label = "no `From<mruntime::Panicked>` for this error type",
+    note = "implement `From<mruntime::Panicked> for {Self}`, give the attribute `on_panic = path::to_fn` (a `fn(mruntime::Panicked) -> ..`), or return `Option<T>`"
+)]
+pub trait RecoverError: Sized {
+    /// `From::from`.
+    fn from_panicked(panicked: Panicked) -> Self;
+}
+
+#[diagnostic::do_not_recommend]
+impl<E: From<Panicked>> RecoverError for E {
+    #[inline]
+    fn from_panicked(panicked: Panicked) -> Self {
+        E::from(panicked)
     }
 }

@@ -7,7 +7,7 @@ mod future;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 
-pub use from_panic::FromPanic;
+pub use from_panic::{FromPanic, RecoverError};
 pub use future::GuardedFuture;
 pub(crate) use future::TaskFuture;
 
