@@ -155,9 +155,8 @@ fn listen_address() -> Result<SocketAddr, String> {
 
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = interrupt => tracing::info!("Ctrl-C: shutting down"),
         _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),

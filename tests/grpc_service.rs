@@ -69,7 +69,9 @@ fn panic_lines(service: &ServiceProcess, count: usize) -> Vec<String> {
 
 /// The request span's part of a log line (`mruntime.http{...}`).
 fn request_span(line: &str) -> &str {
-    let start = line.find("mruntime.http{").expect("logged in the request span");
+    let start = line
+        .find("mruntime.http{")
+        .expect("logged in the request span");
     let end = line[start..].find('}').expect("span fields end") + start;
     &line[start..end]
 }
@@ -130,12 +132,21 @@ fn unary_panic_is_internal_with_the_fixed_message_and_the_next_call_succeeds() {
     let lines = panic_lines(&service, 1);
     assert_eq!(lines.len(), 1, "{}", service.stderr());
     let line = &lines[0];
-    assert!(line.contains(r#"goroutine_name="grpc.get_balance""#), "{line}");
-    assert!(line.contains("balance row for poison is corrupted"), "{line}");
+    assert!(
+        line.contains(r#"goroutine_name="grpc.get_balance""#),
+        "{line}"
+    );
+    assert!(
+        line.contains("balance row for poison is corrupted"),
+        "{line}"
+    );
     assert!(line.contains(r#"rpc.system="grpc""#), "{line}");
     assert!(line.contains(r#"rpc.service="ledger.v1.Ledger""#), "{line}");
     assert!(line.contains(r#"rpc.method="GetBalance""#), "{line}");
-    assert!(line.contains(r#"url.path="/ledger.v1.Ledger/GetBalance""#), "{line}");
+    assert!(
+        line.contains(r#"url.path="/ledger.v1.Ledger/GetBalance""#),
+        "{line}"
+    );
     assert!(
         request_span(line).contains(r#"rpc.method="GetBalance""#),
         "{line}"
@@ -165,7 +176,10 @@ fn streaming_panic_under_the_layer_only_sends_the_messages_then_internal() {
         line.contains(r#"component="ledger" goroutine_name="grpc""#),
         "{line}"
     );
-    assert!(line.contains("journal page 3 of ana is corrupted"), "{line}");
+    assert!(
+        line.contains("journal page 3 of ana is corrupted"),
+        "{line}"
+    );
     assert!(line.contains(r#"rpc.method="ListEntries""#), "{line}");
     assert!(line.contains(r#"rpc.service="ledger.v1.Ledger""#), "{line}");
     assert!(
@@ -199,7 +213,10 @@ fn streaming_panic_under_guard_stream_sends_exactly_the_messages_before_it_then_
         line.contains(r#"goroutine_name="grpc.list_entries.stream""#),
         "{line}"
     );
-    assert!(line.contains("journal page 5 of ana is corrupted"), "{line}");
+    assert!(
+        line.contains("journal page 5 of ana is corrupted"),
+        "{line}"
+    );
     assert!(line.contains(r#"rpc.method="ListEntries""#), "{line}");
     // The stream's guard span is a child of the request's span.
     assert!(line.contains("mruntime.guard{"), "{line}");

@@ -11,12 +11,13 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{Request, StatusCode, header};
-use mruntime::PanicPolicy::CrashProcess;
+use mruntime::PanicPolicy::{CrashProcess, KeepRunning};
 use mruntime::tower::{DEFAULT_PANIC_BODY, RecoverBody, RecoverLayer};
 use mruntime::{Panicked, recover};
 use mruntime_tests::otel::{Attrs, Metrics, Traces, event_attrs, panic_labels};
 use mruntime_tests::{Capture, CapturedEvent, child_scenario, run_child};
 use opentelemetry::trace::Status;
+use tokio_stream::StreamExt as _;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 /// The process-wide meter provider every test of this binary counts into; each test uses its
@@ -503,4 +504,217 @@ fn crash_process_layer_aborts_after_reporting() {
             .contains("mruntime: CrashProcess: panic in ledger-commit/http"),
         "{outcome:#?}"
     );
+}
+
+/// A body of `chunks` data frames, then a panic (a streamed export whose source breaks).
+struct PanicsAfter {
+    sent: usize,
+    chunks: usize,
+}
+
+impl http_body::Body for PanicsAfter {
+    type Data = bytes::Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
+        assert!(self.sent < self.chunks, "export cursor invalidated");
+        self.sent += 1;
+        let chunk = format!("row {}\n", self.sent);
+        Poll::Ready(Some(Ok(http_body::Frame::data(chunk.into()))))
+    }
+}
+
+/// Every frame of `body` until it ends or fails: the data as text, the trailers, the error.
+async fn frames<B>(body: B) -> (String, Option<http::HeaderMap>, Option<String>)
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut data = String::new();
+    let mut trailers = None;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(chunk) => data.push_str(std::str::from_utf8(&chunk).expect("utf-8")),
+                Err(frame) => trailers = frame.into_trailers().ok(),
+            },
+            Err(error) => return (data, trailers, Some(error.to_string())),
+        }
+    }
+    (data, trailers, None)
+}
+
+fn grpc_request(path: &str) -> Request<String> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/grpc")
+        .body(String::new())
+        .unwrap()
+}
+
+#[test]
+fn panic_while_the_body_streams_ends_it_with_an_error_reported_once_with_the_request() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    metrics();
+    let service = RecoverLayer::new("tower-body")
+        .name("export")
+        .layer(service_fn(|_: Request<String>| async {
+            Ok::<_, Infallible>(http::Response::new(PanicsAfter { sent: 0, chunks: 2 }))
+        }));
+    let request = Request::get("/journal/export?token=s3cr3t")
+        .body(String::new())
+        .unwrap();
+    let response = rt.block_on(service.clone().oneshot(request)).unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (data, trailers, error) = rt.block_on(frames(response.into_body()));
+    assert_eq!(data, "row 1\nrow 2\n");
+    assert!(trailers.is_none());
+    assert_eq!(
+        error.as_deref(),
+        Some("the response body panicked; the response was aborted")
+    );
+
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("component"), Some("tower-body"));
+    assert_eq!(event.field("goroutine_name"), Some("export"));
+    assert_eq!(
+        event.field("panic.value"),
+        Some("export cursor invalidated")
+    );
+    assert_eq!(event.field("http.request.method"), Some("GET"));
+    assert_eq!(event.field("url.path"), Some("/journal/export"));
+    assert_eq!(event.field("rpc.system"), None);
+    assert_eq!(event.scope[0].name, "mruntime.http");
+    assert_eq!(
+        panic_counts("tower-body"),
+        [(panic_labels("tower-body", "export", "KeepRunning"), 1)]
+    );
+}
+
+#[test]
+fn grpc_panic_before_the_response_is_a_trailers_only_internal_with_rpc_fields() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    metrics();
+    // on_panic serves HTTP requests only: a gRPC call gets the protocol's answer.
+    let service = RecoverLayer::new("tower-grpc")
+        .name("grpc")
+        .on_panic(|_| http::Response::new(String::from("not for grpc")))
+        .layer(service_fn(|request: Request<String>| async move {
+            assert!(
+                request.uri().path() != "/ledger.v1.Ledger/GetBalance",
+                "balance row corrupted: secret=abc"
+            );
+            Ok::<_, Infallible>(http::Response::new(String::from("ok")))
+        }));
+    let response = rt
+        .block_on(
+            service
+                .clone()
+                .oneshot(grpc_request("/ledger.v1.Ledger/GetBalance")),
+        )
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers();
+    assert_eq!(headers[header::CONTENT_TYPE], "application/grpc");
+    assert_eq!(headers["grpc-status"], "13");
+    assert_eq!(headers["grpc-message"], "internal server error");
+    assert_eq!(mruntime::tower::GRPC_PANIC_MESSAGE, "internal server error");
+    assert!(
+        http_body::Body::is_end_stream(response.body()),
+        "trailers-only"
+    );
+    let (data, trailers, error) = rt.block_on(frames(response.into_body()));
+    assert_eq!((data.as_str(), trailers, error), ("", None, None));
+
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("rpc.system"), Some("grpc"));
+    assert_eq!(event.field("rpc.service"), Some("ledger.v1.Ledger"));
+    assert_eq!(event.field("rpc.method"), Some("GetBalance"));
+    assert_eq!(event.field("http.request.method"), Some("POST"));
+    let span = &event.scope[0];
+    assert_eq!(span.name, "mruntime.http");
+    assert_eq!(span.fields["rpc.system"], "grpc");
+    assert_eq!(span.fields["rpc.service"], "ledger.v1.Ledger");
+    assert_eq!(span.fields["rpc.method"], "GetBalance");
+    // Never a metric label: the rpc method is as unbounded as a path.
+    assert_eq!(
+        panic_counts("tower-grpc"),
+        [(panic_labels("tower-grpc", "grpc", "KeepRunning"), 1)]
+    );
+
+    // An HTTP request to the same layer still gets on_panic's answer.
+    let request = Request::post("/ledger.v1.Ledger/GetBalance")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(String::new())
+        .unwrap();
+    let response = rt.block_on(service.oneshot(request)).unwrap();
+    assert_eq!(inner_text(response.body()), Some("not for grpc"));
+    assert!(response.headers().get("grpc-status").is_none());
+}
+
+#[test]
+fn grpc_panic_while_the_body_streams_ends_it_with_internal_in_the_trailers() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let service = RecoverLayer::new("tower-grpc-body")
+        .name("grpc")
+        .layer(service_fn(|_: Request<String>| async {
+            Ok::<_, Infallible>(http::Response::new(PanicsAfter { sent: 0, chunks: 3 }))
+        }));
+    let response = rt
+        .block_on(service.oneshot(grpc_request("/ledger.v1.Ledger/ListEntries")))
+        .unwrap();
+    let (data, trailers, error) = rt.block_on(frames(response.into_body()));
+    assert_eq!(
+        data, "row 1\nrow 2\nrow 3\n",
+        "the frames sent before the panic"
+    );
+    assert_eq!(error, None, "not a reset: a clean end with a status");
+    let trailers = trailers.expect("trailers");
+    assert_eq!(trailers["grpc-status"], "13");
+    assert_eq!(trailers["grpc-message"], "internal server error");
+
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("rpc.method"), Some("ListEntries"));
+    assert_eq!(
+        event.field("panic.value"),
+        Some("export cursor invalidated")
+    );
+}
+
+#[test]
+fn a_guarded_stream_in_the_body_reports_once_as_a_child_of_the_request_span() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let service = RecoverLayer::new("tower-stream")
+        .name("sse")
+        .layer(service_fn(|_: Request<Body>| async {
+            let rows = tokio_stream::iter(0..5).map(|row: u32| {
+                assert!(row < 2, "feed lost its cursor");
+                Ok::<_, Panicked>(bytes::Bytes::from(format!("event {row}\n")))
+            });
+            let guarded = mruntime::guard_stream("tower-stream", "feed", KeepRunning, rows);
+            Ok::<_, Infallible>(Response::new(Body::from_stream(guarded)))
+        }));
+    let response = rt.block_on(service.oneshot(get_request("/feed"))).unwrap();
+    let (data, _, error) = rt.block_on(frames(response.into_body()));
+    assert_eq!(data, "event 0\nevent 1\n");
+    // The stream's last item, Err(Panicked), is the body's error.
+    assert!(error.is_some_and(|e| e.ends_with("feed lost its cursor")));
+
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("goroutine_name"), Some("feed"));
+    assert_eq!(event.field("url.path"), Some("/feed"));
+    assert_eq!(event.scope[0].name, "mruntime.guard");
+    assert_eq!(event.scope[1].name, "mruntime.http");
 }
