@@ -20,7 +20,8 @@ pin_project_lite::pin_project! {
     /// the panic is reported once (log, metric, span, reporter) and the site's policy applied;
     /// under [`PanicPolicy::KeepRunning`] the stream then yields one last item,
     /// `S::Item::from_panic(panicked)` ([`FromPanic`]), and ends (`None` from then on). The
-    /// inner stream is dropped at the panic, releasing what it held.
+    /// inner stream is dropped at the panic, releasing what it held, or at its end (the guarded
+    /// stream is fused: [`FusedStream`]).
     ///
     /// The item shape that fits is `Result<T, E>` with `E: From<Panicked>`: the last item is
     /// `Err(E::from(panicked))`. A tonic server stream (`Result<T, tonic::Status>`, cargo feature
@@ -85,6 +86,11 @@ where
             catch(this.site.site(), || inner.poll_next(cx))
         };
         match polled {
+            Ok(Poll::Ready(None)) => {
+                // Fused: the inner stream is not polled after its end.
+                this.inner.set(None);
+                Poll::Ready(None)
+            }
             Ok(poll) => poll,
             Err(panicked) => {
                 {
@@ -138,11 +144,20 @@ where
 /// use futures_core::Stream;
 /// use mruntime::{PanicPolicy, Panicked};
 ///
-/// /// Counts down from 3, panicking at 1.
+/// #[derive(Debug, PartialEq)]
+/// struct ExportError(String);
+///
+/// impl From<Panicked> for ExportError {
+///     fn from(panicked: Panicked) -> Self {
+///         ExportError(panicked.message().to_owned())
+///     }
+/// }
+///
+/// /// Counts down from 3, panicking at 0.
 /// struct Countdown(u32);
 ///
 /// impl Stream for Countdown {
-///     type Item = Result<u32, String>;
+///     type Item = Result<u32, ExportError>;
 ///
 ///     fn poll_next(
 ///         mut self: std::pin::Pin<&mut Self>,
@@ -167,7 +182,7 @@ where
 /// }
 /// assert_eq!(items.len(), 3);
 /// assert_eq!(items[..2], [Ok(2), Ok(1)]);
-/// assert!(items[2].as_ref().unwrap_err().ends_with("counter underflow"));
+/// assert_eq!(items[2], Err(ExportError("counter underflow".into())));
 /// # }
 /// ```
 pub fn guard_stream<St>(
