@@ -3,6 +3,7 @@
 
 /// The `grpc-message` (and `tonic::Status` message) of a recovered panic. Fixed: it never
 /// carries the panic's text.
+#[cfg_attr(not(any(feature = "tower", feature = "tonic")), allow(dead_code))]
 pub(crate) const PANIC_MESSAGE: &str = "internal server error";
 
 /// `grpc-status` INTERNAL.
