@@ -45,7 +45,7 @@ pin_project_lite::pin_project! {
     #[project = KindProj]
     enum Kind<B> {
         // The handler's body, polled in the request's guard.
-        Guarded { #[pin] body: B, guard: BodyGuard },
+        Guarded { #[pin] body: B, guard: Box<BodyGuard> },
         // The body of an answer to a panic (`on_panic`'s): not guarded again.
         Answer { #[pin] body: B },
         // The text of the layer's own answer to a panic (`DefaultPanicResponse`'s).
@@ -75,7 +75,7 @@ pin_project_lite::pin_project! {
 
 impl<B> RecoverBody<B> {
     #[inline]
-    pub(super) fn guarded(body: B, guard: BodyGuard) -> Self {
+    pub(super) fn guarded(body: B, guard: Box<BodyGuard>) -> Self {
         RecoverBody {
             kind: Kind::Guarded { body, guard },
         }
@@ -146,6 +146,11 @@ where
         let mut this = self.project();
         let (grpc, span) = match this.kind.as_mut().project() {
             KindProj::Guarded { body, guard } => {
+                // A body that says it has ended must yield nothing more: no guard needed (a
+                // full body, polled for its one frame, then asked again).
+                if body.is_end_stream() {
+                    return Poll::Ready(None);
+                }
                 let polled = {
                     let _entered = guard.span.enter();
                     guard.served.guarded(&guard.site, || body.poll_frame(cx))
