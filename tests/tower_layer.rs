@@ -531,7 +531,7 @@ impl http_body::Body for PanicsAfter {
 async fn frames<B>(body: B) -> (String, Option<http::HeaderMap>, Option<String>)
 where
     B: http_body::Body<Data = bytes::Bytes> + Unpin,
-    B::Error: std::fmt::Display,
+    B::Error: std::fmt::Display + std::fmt::Debug,
 {
     use http_body_util::BodyExt;
     let mut body = body;
@@ -543,7 +543,7 @@ where
                 Ok(chunk) => data.push_str(std::str::from_utf8(&chunk).expect("utf-8")),
                 Err(frame) => trailers = frame.into_trailers().ok(),
             },
-            Err(error) => return (data, trailers, Some(error.to_string())),
+            Err(error) => return (data, trailers, Some(format!("{error} / {error:?}"))),
         }
     }
     (data, trailers, None)
@@ -575,9 +575,10 @@ fn panic_while_the_body_streams_ends_it_with_an_error_reported_once_with_the_req
     let (data, trailers, error) = rt.block_on(frames(response.into_body()));
     assert_eq!(data, "row 1\nrow 2\n");
     assert!(trailers.is_none());
-    assert_eq!(
-        error.as_deref(),
-        Some("the response body panicked; the response was aborted")
+    let error = error.expect("the body ends with an error");
+    assert!(
+        error.starts_with("the response body panicked; the response was aborted / BodyPanicked"),
+        "{error}"
     );
 
     let event = only_panic_event(&capture);
@@ -710,11 +711,116 @@ fn a_guarded_stream_in_the_body_reports_once_as_a_child_of_the_request_span() {
     let (data, _, error) = rt.block_on(frames(response.into_body()));
     assert_eq!(data, "event 0\nevent 1\n");
     // The stream's last item, Err(Panicked), is the body's error.
-    assert!(error.is_some_and(|e| e.ends_with("feed lost its cursor")));
+    let error = error.expect("the body ends with an error");
+    assert!(error.contains("feed lost its cursor"), "{error}");
 
     let event = only_panic_event(&capture);
     assert_eq!(event.field("goroutine_name"), Some("feed"));
     assert_eq!(event.field("url.path"), Some("/feed"));
     assert_eq!(event.scope[0].name, "mruntime.guard");
     assert_eq!(event.scope[1].name, "mruntime.http");
+}
+
+/// [`PanicsAfter`] with its rows 5 ms apart, so that each leaves the server before the next.
+struct Paced {
+    rows: PanicsAfter,
+    tick: tokio::time::Interval,
+}
+
+impl http_body::Body for Paced {
+    type Data = bytes::Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
+        std::task::ready!(self.tick.poll_tick(cx));
+        std::pin::Pin::new(&mut self.rows).poll_frame(cx)
+    }
+}
+
+#[test]
+fn http2_body_panic_resets_the_stream_and_the_connection_keeps_serving() {
+    use http_body_util::BodyExt;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let service = RecoverLayer::new("tower-h2")
+        .name("export")
+        .layer(service_fn(
+            |request: Request<hyper::body::Incoming>| async move {
+                let chunks = if request.uri().path() == "/broken" {
+                    2
+                } else {
+                    usize::MAX
+                };
+                let rows = Paced {
+                    rows: PanicsAfter { sent: 0, chunks },
+                    tick: tokio::time::interval(std::time::Duration::from_millis(20)),
+                };
+                Ok::<_, Infallible>(http::Response::new(rows))
+            },
+        ));
+    let exchange = async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .await;
+        };
+        let client = async {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut sender, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            let requests = async move {
+                let get = |path: &str| {
+                    Request::get(format!("http://{addr}{path}"))
+                        .body(http_body_util::Empty::<bytes::Bytes>::new())
+                        .unwrap()
+                };
+                let response = sender.send_request(get("/broken")).await.unwrap();
+                let broken = frames(response.into_body()).await;
+                sender.ready().await.unwrap();
+                let response = sender.send_request(get("/again")).await.unwrap();
+                let mut body = response.into_body();
+                let first = body.frame().await.map(|f| f.is_ok());
+                (broken, first)
+            };
+            tokio::select! {
+                outcome = requests => outcome,
+                _ = connection => panic!("the connection ended"),
+            }
+        };
+        tokio::select! {
+            outcome = client => outcome,
+            () = server => panic!("the server ended first"),
+        }
+    };
+    let ((data, trailers, error), next) = rt.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(10), exchange)
+            .await
+            .expect("HTTP/2 exchange within 10 s")
+    });
+    assert_eq!(data, "row 1\nrow 2\n");
+    assert!(trailers.is_none());
+    let error = error.expect("the stream is reset, not ended cleanly");
+    assert!(
+        error.contains("Reset(StreamId(1), INTERNAL_ERROR"),
+        "{error}"
+    );
+    assert_eq!(
+        next,
+        Some(true),
+        "the same connection serves the next request"
+    );
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("url.path"), Some("/broken"));
 }

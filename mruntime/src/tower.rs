@@ -138,8 +138,11 @@ impl<B> PanicResponse<B> for DefaultPanicResponse {
 ///
 /// The layer keeps the service's error type; its response body type becomes
 /// [`RecoverBody<B>`](RecoverBody) (data `B::Data`, error [`BoxError`]), which axum, hyper and
-/// tonic accept as they accept `B`. A non-streaming body costs one guarded poll per frame. A panic
-/// in the inner service's `poll_ready` is not caught.
+/// tonic accept as they accept `B`. The wrapped service's body must be an
+/// [`http_body::Body`] whose data can be made from a `&'static str` (`Bytes` can: axum's,
+/// hyper's, tonic's and http-body-util's bodies, `String`). A non-streaming body costs one
+/// guarded poll per frame; an empty one, none. A panic in the inner service's `poll_ready` is not
+/// caught.
 ///
 /// With axum, add it with `Router::layer` (it then wraps every route and the fallback) or around
 /// the whole `Router`:
