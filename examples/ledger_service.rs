@@ -6,12 +6,19 @@
 //! curl -s -XPOST localhost:3000/accounts/1/transactions -H 'content-type: application/json' -d '{"amount":250}'
 //! curl -s localhost:3000/accounts/1/balance
 //! curl -s localhost:3000/debug/panic                  # 500, and the service keeps serving
+//! curl -s localhost:3000/journal/export               # the journal as CSV, streamed
+//! curl -s localhost:3000/debug/export-panic           # 3 rows, then the response is cut off
 //! curl -s localhost:3000/metrics | grep panic_recovered_total
 //! ```
 //!
 //! - Every route runs under [`RecoverLayer`]: a panic in a handler without its own guard
 //!   (`GET /debug/panic`) is reported with the request's method and path and answered
 //!   `500 {"error":"internal server error"}`.
+//! - `GET /journal/export` streams the journal as CSV, one row per chunk. `GET
+//!   /debug/export-panic` streams three rows and then its row source panics: the layer, which
+//!   also guards response bodies, reports it with the request's method and path and aborts the
+//!   response (the client gets the rows sent, then an incomplete body: the connection closes
+//!   before the final chunk), and the service keeps serving.
 //! - The handlers are `#[recover]` functions returning `Result<_, ApiError>`: a panic in one
 //!   becomes `Err(ApiError::Internal)`, a 500. Posting the amount [`BUGGY_AMOUNT`] hits a
 //!   deliberate bug in the fee schedule, to show it.
@@ -35,6 +42,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -46,6 +54,7 @@ use opentelemetry::metrics::Counter;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use serde::{Deserialize, Serialize};
+use tokio_stream::StreamExt as _;
 
 /// Posting exactly this amount runs into a deliberate bug (a missing fee bracket), so that you
 /// can watch a handler's panic being recovered.
@@ -246,6 +255,43 @@ async fn debug_panic() -> &'static str {
     panic!("debug route: deliberate panic")
 }
 
+/// The time between two streamed export rows: each leaves the server before the next is made.
+const EXPORT_ROW_INTERVAL: Duration = Duration::from_millis(5);
+
+/// A body streaming `rows`, one chunk each, [`EXPORT_ROW_INTERVAL`] apart. A row is made only
+/// when the body is polled for it, after the handler has returned.
+fn streamed_csv<I>(rows: I) -> Response
+where
+    I: Iterator<Item = String> + Send + 'static,
+{
+    let chunks = tokio_stream::iter(rows.map(Ok::<_, std::convert::Infallible>))
+        .throttle(EXPORT_ROW_INTERVAL);
+    (
+        [(header::CONTENT_TYPE, "text/csv")],
+        Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
+/// The journal as CSV (`account,amount`), streamed.
+async fn export_journal(State(state): State<AppState>) -> Response {
+    let journal = state.books().journal.clone();
+    let rows = journal
+        .into_iter()
+        .map(|(account, amount)| format!("{account},{amount}\n"));
+    streamed_csv(std::iter::once(String::from("account,amount\n")).chain(rows))
+}
+
+/// No guard of its own: three rows, then the row source panics while the body is streamed. The
+/// `RecoverLayer` recovers it and aborts the response.
+async fn debug_export_panic() -> Response {
+    let rows = (1..).map(|row: u32| {
+        assert!(row <= 3, "export cursor invalidated after row {}", row - 1);
+        format!("row {row}\n")
+    });
+    streamed_csv(rows)
+}
+
 /// Makes the next `balance-sync` round panic, to watch it being restarted.
 async fn debug_worker_fault(State(state): State<AppState>) -> StatusCode {
     state.worker_fault.store(true, Ordering::SeqCst);
@@ -267,6 +313,8 @@ fn router(state: AppState) -> Router {
         .route("/accounts/{id}/transactions", post(post_transaction))
         .route("/accounts/{id}/balance", get(get_balance))
         .route("/debug/panic", get(debug_panic))
+        .route("/journal/export", get(export_journal))
+        .route("/debug/export-panic", get(debug_export_panic))
         .route("/debug/worker-fault", post(debug_worker_fault))
         .route("/metrics", get(metrics))
         .with_state(state)

@@ -1,9 +1,14 @@
 //! The `ledger_service` example, run as a child process on a loopback port and driven with real
 //! HTTP requests: a handler's panic becomes a 500 and the service keeps serving, `/metrics`
 //! exports `panic_recovered_total` in the Prometheus text format, a panic in the `CrashProcess`
-//! commit ends the process, and SIGTERM / Ctrl-C shut it down gracefully.
+//! commit ends the process, SIGTERM / Ctrl-C shut it down gracefully, and a panic while a
+//! response body streams cuts that response off (a real HTTP client sees the rows sent, then an
+//! incomplete body) and is reported once.
 
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use http_body_util::BodyExt as _;
 
 use mruntime_tests::service::{ServiceProcess, eventually, example_binary, http_request};
 
@@ -272,4 +277,117 @@ fn panic_in_the_crash_process_commit_ends_the_service() {
         "{stderr}"
     );
     assert!(!service.stdout().contains("shutdown complete"));
+}
+
+/// What a real HTTP/1.1 client (hyper's) got for one GET: the status, the body received, and
+/// the error that ended the body early, if one did.
+struct Streamed {
+    status: u16,
+    body: String,
+    error: Option<String>,
+}
+
+/// One GET with hyper's HTTP/1.1 client over loopback, bounded to 10 s.
+fn hyper_get(addr: SocketAddr, path: &str) -> Streamed {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let exchange = async {
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("handshake");
+        let request = http::Request::get(path)
+            .header(http::header::HOST, addr.to_string())
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .expect("request");
+        let exchange = async move {
+            let response = sender.send_request(request).await.expect("response head");
+            let status = response.status().as_u16();
+            let mut body = response.into_body();
+            let mut received = Vec::new();
+            let mut error = None;
+            while let Some(frame) = body.frame().await {
+                match frame {
+                    Ok(frame) => received.extend(frame.into_data().unwrap_or_default()),
+                    Err(e) => {
+                        error = Some(format!("{e}: {:?}", std::error::Error::source(&e)));
+                        break;
+                    }
+                }
+            }
+            Streamed {
+                status,
+                body: String::from_utf8(received).expect("utf-8 body"),
+                error,
+            }
+        };
+        // The connection is driven here, beside the exchange: no task is spawned.
+        let (streamed, _) = tokio::join!(exchange, connection);
+        streamed
+    };
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), exchange)
+            .await
+            .unwrap_or_else(|_| panic!("GET {path} took more than 10 s"))
+    })
+}
+
+#[test]
+fn a_panic_while_a_body_streams_cuts_the_response_off_once_reported_and_the_service_keeps_serving()
+{
+    let service = start();
+
+    let cut = hyper_get(service.addr(), "/debug/export-panic?token=s3cr3t");
+    assert_eq!(cut.status, 200);
+    assert_eq!(
+        cut.body, "row 1\nrow 2\nrow 3\n",
+        "the rows sent before the panic"
+    );
+    let error = cut.error.expect("the body ends with an error, not cleanly");
+    // The connection closed before the final (zero-size) chunk.
+    assert!(
+        error.contains("unexpected EOF during chunk size line"),
+        "{error}"
+    );
+
+    // The next request succeeds, streamed to its end.
+    let posted = service.request("POST", "/accounts", Some(r#"{"owner":"ana"}"#));
+    assert_eq!(posted.status, 201, "{posted:?}");
+    let posted = service.request("POST", "/accounts/1/transactions", Some(r#"{"amount":40}"#));
+    assert_eq!(posted.status, 201, "{posted:?}");
+    let export = hyper_get(service.addr(), "/journal/export");
+    assert_eq!(export.status, 200);
+    assert_eq!(export.error, None);
+    assert_eq!(export.body, "account,amount\n1,40\n");
+
+    let stderr = service.stderr();
+    let logged: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(" panic.recovered "))
+        .collect();
+    assert_eq!(logged.len(), 1, "{stderr}");
+    assert!(
+        logged[0].contains(r#"component="ledger" goroutine_name="http""#),
+        "{}",
+        logged[0]
+    );
+    assert!(
+        logged[0].contains(r#"http.request.method="GET""#),
+        "{}",
+        logged[0]
+    );
+    assert!(
+        logged[0].contains(r#"url.path="/debug/export-panic""#),
+        "{}",
+        logged[0]
+    );
+    assert!(
+        logged[0].contains("export cursor invalidated after row 3"),
+        "{}",
+        logged[0]
+    );
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
 }

@@ -11,12 +11,13 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{Request, StatusCode, header};
-use mruntime::PanicPolicy::CrashProcess;
-use mruntime::tower::{DEFAULT_PANIC_BODY, RecoverLayer};
+use mruntime::PanicPolicy::{CrashProcess, KeepRunning};
+use mruntime::tower::{DEFAULT_PANIC_BODY, RecoverBody, RecoverLayer};
 use mruntime::{Panicked, recover};
 use mruntime_tests::otel::{Attrs, Metrics, Traces, event_attrs, panic_labels};
 use mruntime_tests::{Capture, CapturedEvent, child_scenario, run_child};
 use opentelemetry::trace::Status;
+use tokio_stream::StreamExt as _;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 /// The process-wide meter provider every test of this binary counts into; each test uses its
@@ -43,6 +44,11 @@ fn only_panic_event(capture: &Capture) -> CapturedEvent {
     let events = capture.panic_events();
     assert_eq!(events.len(), 1, "exactly one report: {events:#?}");
     events.into_iter().next().unwrap()
+}
+
+/// The `String` body the inner service (or `on_panic`) returned.
+fn inner_text(body: &RecoverBody<String>) -> Option<&str> {
+    body.get_ref().map(String::as_str)
 }
 
 async fn body_text(response: Response) -> String {
@@ -79,8 +85,11 @@ fn service_fn_panic_in_the_response_future_becomes_the_default_500() {
         "application/json",
         "{response:?}"
     );
-    assert_eq!(response.body(), r#"{"error":"internal server error"}"#);
-    assert_eq!(response.body(), DEFAULT_PANIC_BODY);
+    assert_eq!(
+        response.body().text(),
+        Some(r#"{"error":"internal server error"}"#)
+    );
+    assert_eq!(response.body().text(), Some(DEFAULT_PANIC_BODY));
 
     // The same service keeps serving.
     let response = rt
@@ -91,7 +100,7 @@ fn service_fn_panic_in_the_response_future_becomes_the_default_500() {
         )
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.body(), "ok x");
+    assert_eq!(inner_text(response.body()), Some("ok x"));
 
     let event = only_panic_event(&capture);
     assert_eq!(event.level, tracing::Level::ERROR);
@@ -192,8 +201,8 @@ fn panic_in_call_is_recovered_too_and_on_panic_builds_the_response() {
     let response = rt.block_on(service.clone().oneshot(request)).unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
-        response.body(),
-        r#"{"error":"unavailable","where":"tower-call/http"}"#
+        inner_text(response.body()),
+        Some(r#"{"error":"unavailable","where":"tower-call/http"}"#)
     );
 
     let ok = rt
@@ -234,7 +243,7 @@ fn no_panic_passes_the_response_through_and_reports_nothing() {
         .block_on(service.oneshot(Request::new(())))
         .expect("inner response");
     assert_eq!(response.status(), StatusCode::CREATED);
-    assert_eq!(response.body(), "created");
+    assert_eq!(inner_text(response.body()), Some("created"));
     assert!(capture.panic_events().is_empty());
 
     // The inner service's errors pass through untouched.
@@ -495,4 +504,323 @@ fn crash_process_layer_aborts_after_reporting() {
             .contains("mruntime: CrashProcess: panic in ledger-commit/http"),
         "{outcome:#?}"
     );
+}
+
+/// A body of `chunks` data frames, then a panic (a streamed export whose source breaks).
+struct PanicsAfter {
+    sent: usize,
+    chunks: usize,
+}
+
+impl http_body::Body for PanicsAfter {
+    type Data = bytes::Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
+        assert!(self.sent < self.chunks, "export cursor invalidated");
+        self.sent += 1;
+        let chunk = format!("row {}\n", self.sent);
+        Poll::Ready(Some(Ok(http_body::Frame::data(chunk.into()))))
+    }
+}
+
+/// Every frame of `body` until it ends or fails: the data as text, the trailers, the error.
+async fn frames<B>(body: B) -> (String, Option<http::HeaderMap>, Option<String>)
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: std::fmt::Display + std::fmt::Debug,
+{
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut data = String::new();
+    let mut trailers = None;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(chunk) => data.push_str(std::str::from_utf8(&chunk).expect("utf-8")),
+                Err(frame) => trailers = frame.into_trailers().ok(),
+            },
+            Err(error) => return (data, trailers, Some(format!("{error} / {error:?}"))),
+        }
+    }
+    (data, trailers, None)
+}
+
+fn grpc_request(path: &str) -> Request<String> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/grpc")
+        .body(String::new())
+        .unwrap()
+}
+
+#[test]
+fn panic_while_the_body_streams_ends_it_with_an_error_reported_once_with_the_request() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    metrics();
+    let service = RecoverLayer::new("tower-body")
+        .name("export")
+        .layer(service_fn(|_: Request<String>| async {
+            Ok::<_, Infallible>(http::Response::new(PanicsAfter { sent: 0, chunks: 2 }))
+        }));
+    let request = Request::get("/journal/export?token=s3cr3t")
+        .body(String::new())
+        .unwrap();
+    let response = rt.block_on(service.clone().oneshot(request)).unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (data, trailers, error) = rt.block_on(frames(response.into_body()));
+    assert_eq!(data, "row 1\nrow 2\n");
+    assert!(trailers.is_none());
+    let error = error.expect("the body ends with an error");
+    assert!(
+        error.starts_with("the response body panicked; the response was aborted / BodyPanicked"),
+        "{error}"
+    );
+
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("component"), Some("tower-body"));
+    assert_eq!(event.field("goroutine_name"), Some("export"));
+    assert_eq!(
+        event.field("panic.value"),
+        Some("export cursor invalidated")
+    );
+    assert_eq!(event.field("http.request.method"), Some("GET"));
+    assert_eq!(event.field("url.path"), Some("/journal/export"));
+    assert_eq!(event.field("rpc.system"), None);
+    assert_eq!(event.scope[0].name, "mruntime.http");
+    assert_eq!(
+        panic_counts("tower-body"),
+        [(panic_labels("tower-body", "export", "KeepRunning"), 1)]
+    );
+}
+
+#[test]
+fn grpc_panic_before_the_response_is_a_trailers_only_internal_with_rpc_fields() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    metrics();
+    // on_panic serves HTTP requests only: a gRPC call gets the protocol's answer.
+    let service = RecoverLayer::new("tower-grpc")
+        .name("grpc")
+        .on_panic(|_| http::Response::new(String::from("not for grpc")))
+        .layer(service_fn(|request: Request<String>| async move {
+            assert!(
+                request.uri().path() != "/ledger.v1.Ledger/GetBalance",
+                "balance row corrupted: secret=abc"
+            );
+            Ok::<_, Infallible>(http::Response::new(String::from("ok")))
+        }));
+    let response = rt
+        .block_on(
+            service
+                .clone()
+                .oneshot(grpc_request("/ledger.v1.Ledger/GetBalance")),
+        )
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers();
+    assert_eq!(headers[header::CONTENT_TYPE], "application/grpc");
+    assert_eq!(headers["grpc-status"], "13");
+    assert_eq!(headers["grpc-message"], "internal server error");
+    assert_eq!(mruntime::tower::GRPC_PANIC_MESSAGE, "internal server error");
+    assert!(
+        http_body::Body::is_end_stream(response.body()),
+        "trailers-only"
+    );
+    let (data, trailers, error) = rt.block_on(frames(response.into_body()));
+    assert_eq!((data.as_str(), trailers, error), ("", None, None));
+
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("rpc.system"), Some("grpc"));
+    assert_eq!(event.field("rpc.service"), Some("ledger.v1.Ledger"));
+    assert_eq!(event.field("rpc.method"), Some("GetBalance"));
+    assert_eq!(event.field("http.request.method"), Some("POST"));
+    let span = &event.scope[0];
+    assert_eq!(span.name, "mruntime.http");
+    assert_eq!(span.fields["rpc.system"], "grpc");
+    assert_eq!(span.fields["rpc.service"], "ledger.v1.Ledger");
+    assert_eq!(span.fields["rpc.method"], "GetBalance");
+    // Never a metric label: the rpc method is as unbounded as a path.
+    assert_eq!(
+        panic_counts("tower-grpc"),
+        [(panic_labels("tower-grpc", "grpc", "KeepRunning"), 1)]
+    );
+
+    // An HTTP request to the same layer still gets on_panic's answer.
+    let request = Request::post("/ledger.v1.Ledger/GetBalance")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(String::new())
+        .unwrap();
+    let response = rt.block_on(service.oneshot(request)).unwrap();
+    assert_eq!(inner_text(response.body()), Some("not for grpc"));
+    assert!(response.headers().get("grpc-status").is_none());
+}
+
+#[test]
+fn grpc_panic_while_the_body_streams_ends_it_with_internal_in_the_trailers() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let service = RecoverLayer::new("tower-grpc-body")
+        .name("grpc")
+        .layer(service_fn(|_: Request<String>| async {
+            Ok::<_, Infallible>(http::Response::new(PanicsAfter { sent: 0, chunks: 3 }))
+        }));
+    let response = rt
+        .block_on(service.oneshot(grpc_request("/ledger.v1.Ledger/ListEntries")))
+        .unwrap();
+    let (data, trailers, error) = rt.block_on(frames(response.into_body()));
+    assert_eq!(
+        data, "row 1\nrow 2\nrow 3\n",
+        "the frames sent before the panic"
+    );
+    assert_eq!(error, None, "not a reset: a clean end with a status");
+    let trailers = trailers.expect("trailers");
+    assert_eq!(trailers["grpc-status"], "13");
+    assert_eq!(trailers["grpc-message"], "internal server error");
+
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("rpc.method"), Some("ListEntries"));
+    assert_eq!(
+        event.field("panic.value"),
+        Some("export cursor invalidated")
+    );
+}
+
+#[test]
+fn a_guarded_stream_in_the_body_reports_once_as_a_child_of_the_request_span() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let service = RecoverLayer::new("tower-stream")
+        .name("sse")
+        .layer(service_fn(|_: Request<Body>| async {
+            let rows = tokio_stream::iter(0..5).map(|row: u32| {
+                assert!(row < 2, "feed lost its cursor");
+                Ok::<_, Panicked>(bytes::Bytes::from(format!("event {row}\n")))
+            });
+            let guarded = mruntime::guard_stream("tower-stream", "feed", KeepRunning, rows);
+            Ok::<_, Infallible>(Response::new(Body::from_stream(guarded)))
+        }));
+    let response = rt.block_on(service.oneshot(get_request("/feed"))).unwrap();
+    let (data, _, error) = rt.block_on(frames(response.into_body()));
+    assert_eq!(data, "event 0\nevent 1\n");
+    // The stream's last item, Err(Panicked), is the body's error.
+    let error = error.expect("the body ends with an error");
+    assert!(error.contains("feed lost its cursor"), "{error}");
+
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("goroutine_name"), Some("feed"));
+    assert_eq!(event.field("url.path"), Some("/feed"));
+    assert_eq!(event.scope[0].name, "mruntime.guard");
+    assert_eq!(event.scope[1].name, "mruntime.http");
+}
+
+/// [`PanicsAfter`] with its rows 5 ms apart, so that each leaves the server before the next.
+struct Paced {
+    rows: PanicsAfter,
+    tick: tokio::time::Interval,
+}
+
+impl http_body::Body for Paced {
+    type Data = bytes::Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
+        std::task::ready!(self.tick.poll_tick(cx));
+        std::pin::Pin::new(&mut self.rows).poll_frame(cx)
+    }
+}
+
+#[test]
+fn http2_body_panic_resets_the_stream_and_the_connection_keeps_serving() {
+    use http_body_util::BodyExt;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let service = RecoverLayer::new("tower-h2")
+        .name("export")
+        .layer(service_fn(
+            |request: Request<hyper::body::Incoming>| async move {
+                let chunks = if request.uri().path() == "/broken" {
+                    2
+                } else {
+                    usize::MAX
+                };
+                let rows = Paced {
+                    rows: PanicsAfter { sent: 0, chunks },
+                    tick: tokio::time::interval(std::time::Duration::from_millis(20)),
+                };
+                Ok::<_, Infallible>(http::Response::new(rows))
+            },
+        ));
+    let exchange = async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = async {
+            let (stream, _) = listener.accept().await.unwrap();
+            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .await;
+        };
+        let client = async {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut sender, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            let requests = async move {
+                let get = |path: &str| {
+                    Request::get(format!("http://{addr}{path}"))
+                        .body(http_body_util::Empty::<bytes::Bytes>::new())
+                        .unwrap()
+                };
+                let response = sender.send_request(get("/broken")).await.unwrap();
+                let broken = frames(response.into_body()).await;
+                sender.ready().await.unwrap();
+                let response = sender.send_request(get("/again")).await.unwrap();
+                let mut body = response.into_body();
+                let first = body.frame().await.map(|f| f.is_ok());
+                (broken, first)
+            };
+            tokio::select! {
+                outcome = requests => outcome,
+                _ = connection => panic!("the connection ended"),
+            }
+        };
+        tokio::select! {
+            outcome = client => outcome,
+            () = server => panic!("the server ended first"),
+        }
+    };
+    let ((data, trailers, error), next) = rt.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(10), exchange)
+            .await
+            .expect("HTTP/2 exchange within 10 s")
+    });
+    assert_eq!(data, "row 1\nrow 2\n");
+    assert!(trailers.is_none());
+    let error = error.expect("the stream is reset, not ended cleanly");
+    assert!(
+        error.contains("Reset(StreamId(1), INTERNAL_ERROR"),
+        "{error}"
+    );
+    assert_eq!(
+        next,
+        Some(true),
+        "the same connection serves the next request"
+    );
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("url.path"), Some("/broken"));
 }

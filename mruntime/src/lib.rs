@@ -41,7 +41,7 @@
 //! # }
 //! ```
 //!
-//! The macros expand to the function API ([`guard`], [`guard_future`], [`spawn`],
+//! The macros expand to the function API ([`guard`], [`guard_future`], [`guard_stream`], [`spawn`],
 //! [`spawn_blocking`], [`Task`]), which you can call directly too.
 //!
 //! Background workers get what Go's `ctx` gave them and more: a [`TaskContext`] (cancellation,
@@ -50,6 +50,7 @@
 //! stop ([`ShutdownReport`]).
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+mod grpc;
 mod guard;
 mod panic;
 mod policy;
@@ -62,7 +63,10 @@ mod telemetry;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use guard::{FromPanic, GuardedFuture, RecoverError, guard, guard_future};
+pub use guard::{
+    FromPanic, GuardedFuture, GuardedStream, RecoverError, StreamItem, guard, guard_future,
+    guard_stream,
+};
 pub use panic::{
     BacktraceCapture, OpaquePayload, PanicLocation, Panicked, install_panic_hook,
     set_backtrace_capture,
@@ -82,6 +86,9 @@ pub use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "sentry")]
 pub mod sentry;
+
+#[cfg(feature = "tonic")]
+pub mod tonic;
 
 #[cfg(feature = "tower")]
 pub mod tower;

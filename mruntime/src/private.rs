@@ -3,7 +3,7 @@
 use std::borrow::Borrow;
 use std::future::Future;
 
-pub use crate::guard::{FromPanic, GuardedFuture};
+pub use crate::guard::{FromPanic, GuardedFuture, GuardedStream, StreamItem};
 pub use crate::panic::Panicked;
 pub use crate::policy::RestartPolicy;
 pub use crate::policy::{PanicPolicy, PanicPolicy::CrashProcess, PanicPolicy::KeepRunning};
@@ -21,6 +21,34 @@ pub fn guard_sync<T>(site: &'static Site, f: impl FnOnce() -> T) -> Result<T, Pa
 #[inline]
 pub fn guard_async<F: Future>(site: &'static Site, future: F) -> GuardedFuture<F, &'static Site> {
     GuardedFuture::new(future, site, crate::telemetry::guard_span(site))
+}
+
+/// `#[recover]` on a sync fn returning `impl Stream`: `make` (the body) runs guarded; the stream
+/// it returns is guarded on every poll. A panic in `make` gives a stream yielding the one item for
+/// the panic.
+#[inline]
+pub fn guard_stream_sync<S, F>(site: &'static Site, make: F) -> GuardedStream<S, &'static Site>
+where
+    F: FnOnce() -> S,
+    S: futures_core::Stream,
+    S::Item: StreamItem,
+{
+    crate::guard::stream_sync(site, make)
+}
+
+/// `#[recover]` on an async fn returning `impl Stream`: the body's future runs guarded, then the
+/// stream it resolves to is guarded on every poll.
+#[inline]
+pub async fn guard_stream_async<S, Fut>(
+    site: &'static Site,
+    make: Fut,
+) -> GuardedStream<S, &'static Site>
+where
+    Fut: Future<Output = S>,
+    S: futures_core::Stream,
+    S::Item: StreamItem,
+{
+    crate::guard::stream_async(site, make).await
 }
 
 /// `safe_go!` and `#[safe_task]` on an async fn.

@@ -1,16 +1,19 @@
-//! [`RecoverLayer`]: panic recovery for tower, hyper and axum services (cargo feature `tower`).
+//! [`RecoverLayer`]: panic recovery for tower, hyper, axum and tonic services (cargo feature
+//! `tower`).
 //!
-//! The middleware a web service adds once: a panic in a handler (while the service is called,
-//! or while its response future is polled) is recovered, reported through mruntime like every
-//! other recovered panic (one `panic.recovered` log event carrying the request's method and
-//! path, one `panic_recovered_total` increment, the span marked, the error reporter called),
-//! its policy applied, and answered with a response instead of a dropped connection.
+//! The middleware a web or gRPC service adds once: a panic in a handler (while the service is
+//! called, while its response future is polled, or while its response body is streamed) is
+//! recovered, reported through mruntime like every other recovered panic (one `panic.recovered`
+//! log event carrying the request's method and path, one `panic_recovered_total` increment, the
+//! span marked, the error reporter called), its policy applied, and answered as the protocol
+//! wants instead of a dropped connection: an HTTP 500 before the response started, an aborted
+//! body after; for a gRPC call, status INTERNAL.
 //!
 //! ```
 //! use std::convert::Infallible;
 //!
 //! use http::{Request, Response, StatusCode};
-//! use mruntime::tower::RecoverLayer;
+//! use mruntime::tower::{DEFAULT_PANIC_BODY, RecoverLayer};
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -26,7 +29,7 @@
 //! let request = Request::get("/boom").body(String::new()).unwrap();
 //! let response = service.oneshot(request).await.unwrap();
 //! assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-//! assert_eq!(response.body(), r#"{"error":"internal server error"}"#);
+//! assert_eq!(response.into_body().text(), Some(DEFAULT_PANIC_BODY));
 //! # }
 //! ```
 
@@ -37,10 +40,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+
+mod body;
+
+use body::{BodyGuard, grpc_panic_response};
+pub use body::{BodyPanicked, BoxError, RecoverBody};
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Span;
 
+use crate::grpc;
 use crate::guard::catch;
 use crate::panic::Panicked;
 use crate::policy::PanicPolicy;
@@ -48,39 +57,47 @@ use crate::site::Site;
 use crate::telemetry::egress;
 use crate::telemetry::request::{self, RequestFields};
 
+/// The `grpc-message` a gRPC call whose handler panicked ends with (with `grpc-status: 13`,
+/// INTERNAL). Fixed: it never contains the panic message.
+pub const GRPC_PANIC_MESSAGE: &str = grpc::PANIC_MESSAGE;
+
 /// The body of [`DefaultPanicResponse`]: it never contains the panic message.
 pub const DEFAULT_PANIC_BODY: &str = r#"{"error":"internal server error"}"#;
 
-/// Builds the response sent for a request whose handler panicked (under
-/// [`PanicPolicy::KeepRunning`]). The panic has already been reported when this is called.
+/// Builds the response sent for an HTTP request whose handler panicked (under
+/// [`PanicPolicy::KeepRunning`]) before its response started. The panic has already been
+/// reported when this is called. gRPC calls get the layer's gRPC answer instead (see
+/// [`RecoverLayer`]).
 ///
-/// Implemented for every `Fn(Panicked) -> Response<B>` and for [`DefaultPanicResponse`]. It runs
-/// outside the guard: it must not panic.
+/// Implemented for every `Fn(Panicked) -> Response<B>` and for [`DefaultPanicResponse`]; an
+/// implementation of your own wraps its body with [`RecoverBody::new`]. It runs outside the
+/// guard: it must not panic.
 pub trait PanicResponse<B> {
     /// The response for `panicked`.
-    fn response(&self, panicked: Panicked) -> Response<B>;
+    fn response(&self, panicked: Panicked) -> Response<RecoverBody<B>>;
 }
 
 impl<B, F> PanicResponse<B> for F
 where
     F: Fn(Panicked) -> Response<B>,
 {
-    fn response(&self, panicked: Panicked) -> Response<B> {
-        self(panicked)
+    fn response(&self, panicked: Panicked) -> Response<RecoverBody<B>> {
+        self(panicked).map(RecoverBody::new)
     }
 }
 
 /// The default [`PanicResponse`]: `500 Internal Server Error`, `content-type: application/json`,
 /// body [`DEFAULT_PANIC_BODY`]. Nothing of the panic (message, location) reaches the client.
 ///
-/// Works with any response body that can be made from a `&'static str`: axum's `Body`,
-/// `String`, `Bytes`, http-body-util's `Full<Bytes>`, ...
+/// Works with any response body whose data can be made from a `&'static str` (`Bytes`, as for
+/// axum's `Body`, `String`, http-body-util's `Full<Bytes>`, tonic's `Body`, ...): the layer
+/// sends the text itself, so the service's body type needs no constructor of its own.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultPanicResponse;
 
-impl<B: From<&'static str>> PanicResponse<B> for DefaultPanicResponse {
-    fn response(&self, _panicked: Panicked) -> Response<B> {
-        let mut response = Response::new(B::from(DEFAULT_PANIC_BODY));
+impl<B> PanicResponse<B> for DefaultPanicResponse {
+    fn response(&self, _panicked: Panicked) -> Response<RecoverBody<B>> {
+        let mut response = Response::new(RecoverBody::from_text(DEFAULT_PANIC_BODY));
         *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -93,22 +110,39 @@ impl<B: From<&'static str>> PanicResponse<B> for DefaultPanicResponse {
 /// A [`tower::Layer`](tower_layer::Layer) that recovers panics in the services it wraps: see
 /// the [module documentation](self).
 ///
-/// - A panic while the inner service is called or while its response future is polled is
-///   caught by mruntime's guard, under the site `component`/`name`/`policy` of the layer.
+/// - A panic while the inner service is called, while its response future is polled, or while
+///   its response body is polled ([`RecoverBody`]) is caught by mruntime's guard, under the site
+///   `component`/`name`/`policy` of the layer.
 /// - It is reported exactly once: an ERROR `panic.recovered` event with `component`,
 ///   `goroutine_name`, `policy`, the panic value and location, and the request's
-///   `http.request.method` and `url.path` (never the query string); the counter
-///   `panic_recovered_total{component, goroutine_name, policy}` (static labels: never the path);
-///   on the OpenTelemetry span, an `exception` event and status Error; the error reporter.
+///   `http.request.method` and `url.path` (never the query string), plus, for a gRPC call,
+///   `rpc.system = "grpc"`, `rpc.service` and `rpc.method`; the counter
+///   `panic_recovered_total{component, goroutine_name, policy}` (static labels: never the path
+///   nor the rpc method); on the OpenTelemetry span, an `exception` event and status Error; the
+///   error reporter.
 /// - Every request runs in a span `mruntime.http` with the fields `component`, `name`, `policy`,
-///   `http.request.method` and `url.path`, a child of the span current at the call (a
-///   tower-http `TraceLayer`'s request span, say), so guards inside the handler are its children.
-/// - Under [`PanicPolicy::KeepRunning`] (the default) the request is answered with
-///   [`on_panic`](Self::on_panic)'s response (default: [`DefaultPanicResponse`]); under
-///   [`PanicPolicy::CrashProcess`] the process ends after telemetry is flushed.
+///   `http.request.method`, `url.path` (and the `rpc.*` fields for a gRPC call), a child of the
+///   span current at the call (a tower-http `TraceLayer`'s request span, say), so guards inside
+///   the handler, and inside its body's stream, are its children.
+/// - Under [`PanicPolicy::CrashProcess`] the process ends after telemetry is flushed. Under
+///   [`PanicPolicy::KeepRunning`] (the default) the request is answered:
 ///
-/// It changes neither the response type nor the error type of the service it wraps. A panic in
-/// the inner service's `poll_ready`, or in its response body while it is streamed, is not caught.
+/// | request | panic before the response started | panic while the body is streamed |
+/// |---|---|---|
+/// | HTTP | [`on_panic`](Self::on_panic)'s response (default: [`DefaultPanicResponse`], a 500) | the body ends with the error [`BodyPanicked`]: hyper aborts the response (HTTP/1.1 closes the connection before the final chunk, HTTP/2 resets the stream) |
+/// | gRPC (`content-type: application/grpc*`) | HTTP 200, trailers-only: `grpc-status: 13` (INTERNAL), `grpc-message:` [`GRPC_PANIC_MESSAGE`] | the messages already sent, then trailers `grpc-status: 13`, `grpc-message:` [`GRPC_PANIC_MESSAGE`] |
+///
+/// The gRPC answers are the layer's own: the protocol fixes them, so `on_panic` is not asked for
+/// gRPC calls, and a service that mixes HTTP routes and gRPC keeps one layer. Nothing of the
+/// panic (message, location) reaches a client.
+///
+/// The layer keeps the service's error type; its response body type becomes
+/// [`RecoverBody<B>`](RecoverBody) (data `B::Data`, error [`BoxError`]), which axum, hyper and
+/// tonic accept as they accept `B`. The wrapped service's body must be an
+/// [`http_body::Body`] whose data can be made from a `&'static str` (`Bytes` can: axum's,
+/// hyper's, tonic's and http-body-util's bodies, `String`). A non-streaming body costs one
+/// guarded poll per frame; an empty one, none. A panic in the inner service's `poll_ready` is not
+/// caught.
 ///
 /// With axum, add it with `Router::layer` (it then wraps every route and the fallback) or around
 /// the whole `Router`:
@@ -185,7 +219,8 @@ impl<P> RecoverLayer<P> {
     ///
     /// let response = service.oneshot(Request::new(())).await.unwrap();
     /// assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    /// assert_eq!(response.body(), r#"{"error":"payments"}"#);
+    /// let body = response.into_body().into_inner().unwrap();
+    /// assert_eq!(body, r#"{"error":"payments"}"#);
     /// # }
     /// ```
     pub fn on_panic<Q, B>(self, on_panic: Q) -> RecoverLayer<Q>
@@ -271,9 +306,22 @@ impl<S: fmt::Debug, P> fmt::Debug for RecoverService<S, P> {
     }
 }
 
-/// The span every request runs in; the path as [`egress::path`] lets it out (worked out only when
-/// the span is enabled).
-fn request_span(site: &Site, method: &Method, path: &str) -> Span {
+/// The span every request runs in (the `rpc.*` fields for a gRPC call). The check of the max
+/// level is inlined, so a service that traces nothing at INFO pays one atomic load for it.
+#[inline(always)]
+fn request_span(site: &Site, served: &Served) -> Span {
+    if tracing::level_enabled!(tracing::Level::INFO) {
+        new_request_span(site, served)
+    } else {
+        Span::none()
+    }
+}
+
+#[inline(never)]
+fn new_request_span(site: &Site, served: &Served) -> Span {
+    let path = egress::path(served.uri.path());
+    let fields = served.fields(&path);
+    let rpc = fields.rpc_service_and_method();
     tracing::info_span!(
         target: "mruntime",
         "mruntime.http",
@@ -281,25 +329,60 @@ fn request_span(site: &Site, method: &Method, path: &str) -> Span {
         name = site.name(),
         policy = site.policy().as_str(),
         otel.name = site.name(),
-        http.request.method = method.as_str(),
-        url.path = &*egress::path(path),
+        http.request.method = fields.method,
+        url.path = fields.path,
+        rpc.system = fields.rpc_system(),
+        rpc.service = rpc.map(|(service, _)| service),
+        rpc.method = rpc.map(|(_, method)| method),
     )
 }
 
-/// The request as it is kept for a report: method and URI (cheap clones of the request's).
+/// The request as it is kept for a report: method and URI (cheap clones of the request's), and
+/// whether it is a gRPC call.
 struct Served {
     method: Method,
     uri: Uri,
+    grpc: bool,
 }
 
 impl Served {
-    /// Runs `f` in the guard, with the request as the one being served on this thread.
-    fn guarded<T>(&self, site: &Site, f: impl FnOnce() -> T) -> Result<T, Panicked> {
-        let fields = RequestFields {
+    fn of<B>(request: &Request<B>) -> Served {
+        Served {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            grpc: request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|t| grpc::is_grpc(t.as_bytes())),
+        }
+    }
+
+    fn fields<'a>(&'a self, path: &'a str) -> RequestFields<'a> {
+        RequestFields {
             method: self.method.as_str(),
-            path: self.uri.path(),
-        };
+            path,
+            grpc: self.grpc,
+        }
+    }
+
+    /// Runs `f` in the guard, with the request as the one being served on this thread.
+    #[inline]
+    fn guarded<T>(&self, site: &Site, f: impl FnOnce() -> T) -> Result<T, Panicked> {
+        let fields = self.fields(self.uri.path());
         request::scoped(&fields, || catch(site, f))
+    }
+
+    /// The answer to a panic before the response started.
+    #[cold]
+    fn answer<P, B>(&self, on_panic: &P, panicked: Panicked) -> Response<RecoverBody<B>>
+    where
+        P: PanicResponse<B>,
+    {
+        if self.grpc {
+            grpc_panic_response()
+        } else {
+            on_panic.response(panicked)
+        }
     }
 }
 
@@ -307,8 +390,9 @@ impl<S, P, ReqBody, ResBody> Service<Request<ReqBody>> for RecoverService<S, P>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     P: PanicResponse<ResBody>,
+    ResBody: http_body::Body,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<RecoverBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, P, ResBody>;
 
@@ -318,11 +402,8 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let served = Served {
-            method: request.method().clone(),
-            uri: request.uri().clone(),
-        };
-        let span = request_span(&self.site, &served.method, served.uri.path());
+        let served = Served::of(&request);
+        let span = request_span(&self.site, &served);
         let inner = &mut self.inner;
         let called = {
             let _entered = span.enter();
@@ -331,14 +412,16 @@ where
         let state = match called {
             Ok(future) => State::Polling { future },
             Err(panicked) => State::Answered {
-                response: Some(self.on_panic.response(panicked)),
+                response: Some(served.answer(&*self.on_panic, panicked)),
             },
         };
         ResponseFuture {
             state,
-            site: self.site,
-            span,
-            served,
+            guard: Some(Box::new(BodyGuard {
+                site: self.site,
+                span,
+                served,
+            })),
             on_panic: Arc::clone(&self.on_panic),
         }
     }
@@ -348,20 +431,21 @@ pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<F, B> {
         Polling { #[pin] future: F },
-        Answered { response: Option<Response<B>> },
+        Answered { response: Option<Response<RecoverBody<B>>> },
     }
 }
 
 pin_project_lite::pin_project! {
     /// The response future of [`RecoverService`]: the inner service's, polled inside the guard
-    /// and the request's span.
+    /// and the request's span; its response's body is handed on guarded ([`RecoverBody`]).
     #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F, P, B> {
         #[pin]
         state: State<F, B>,
-        site: Site,
-        span: Span,
-        served: Served,
+        // The site, the request's span and the request: handed on to the body at the end.
+        // Boxed: the future and the response move several times, and stay small this way
+        // (cheaper than copying the 160 bytes each time).
+        guard: Option<Box<BodyGuard>>,
         on_panic: Arc<P>,
     }
 }
@@ -370,40 +454,64 @@ impl<F, P, B, E> Future for ResponseFuture<F, P, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
     P: PanicResponse<B>,
+    B: http_body::Body,
 {
-    type Output = Result<Response<B>, E>;
+    type Output = Result<Response<RecoverBody<B>>, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let polled = match this.state.as_mut().project() {
-            StateProj::Polling { future } => {
-                let _entered = this.span.enter();
-                this.served.guarded(this.site, || future.poll(cx))
-            }
+        let outcome = match this.state.as_mut().project() {
             StateProj::Answered { response } => {
                 return Poll::Ready(Ok(response
                     .take()
                     .expect("ResponseFuture polled after completion")));
             }
-        };
-        match polled {
-            Ok(poll) => poll,
-            Err(panicked) => {
-                let response = this.on_panic.response(panicked);
-                // Release what the handler held (a connection, a lock) now.
-                this.state.set(State::Answered { response: None });
-                Poll::Ready(Ok(response))
+            StateProj::Polling { future } => {
+                // Taken only when the state leaves Polling.
+                let guard = this
+                    .guard
+                    .as_ref()
+                    .expect("ResponseFuture polled after completion");
+                let polled = {
+                    let _entered = guard.span.enter();
+                    guard.served.guarded(&guard.site, || future.poll(cx))
+                };
+                match polled {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(Err(error))) => return Poll::Ready(Err(error)),
+                    Ok(Poll::Ready(Ok(response))) => Ok(response),
+                    Err(panicked) => Err(guard.served.answer(&**this.on_panic, panicked)),
+                }
             }
+        };
+        // Release what the handler held (a connection, a lock) now.
+        this.state.set(State::Answered { response: None });
+        match outcome {
+            // The body goes on being polled after this future is done: it takes the site, the
+            // request's span and the request.
+            Ok(response) => {
+                let guard = this.guard.take();
+                Poll::Ready(Ok(response.map(|body| match guard {
+                    // An empty body (`()`, `Empty`, a 204's) has nothing to guard.
+                    Some(guard) if !body.is_end_stream() => RecoverBody::guarded(body, guard),
+                    _ => RecoverBody::new(body),
+                })))
+            }
+            Err(answer) => Poll::Ready(Ok(answer)),
         }
     }
 }
 
 impl<F, P, B> fmt::Debug for ResponseFuture<F, P, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture")
-            .field("site", &self.site)
-            .field("method", &self.served.method)
-            .field("path", &self.served.uri.path())
-            .finish_non_exhaustive()
+        let mut debug = f.debug_struct("ResponseFuture");
+        if let Some(guard) = &self.guard {
+            debug
+                .field("site", &guard.site)
+                .field("method", &guard.served.method)
+                .field("path", &guard.served.uri.path());
+        }
+        debug.finish_non_exhaustive()
     }
 }

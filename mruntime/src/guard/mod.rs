@@ -3,6 +3,7 @@
 
 mod from_panic;
 mod future;
+mod stream;
 
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
@@ -10,6 +11,8 @@ use std::panic::{self, AssertUnwindSafe};
 pub use from_panic::{FromPanic, RecoverError};
 pub use future::GuardedFuture;
 pub(crate) use future::TaskFuture;
+pub use stream::{GuardedStream, StreamItem, guard_stream};
+pub(crate) use stream::{make_async as stream_async, make_sync as stream_sync};
 
 use crate::panic::{Panicked, enter_guard, exit_guard, take_captured};
 use crate::policy::PanicPolicy;

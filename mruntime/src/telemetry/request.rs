@@ -1,10 +1,12 @@
 //! The HTTP request a guard is serving, when a [`RecoverLayer`](crate::tower::RecoverLayer) is
 //! polling it: its method and path go on the `panic.recovered` event of every panic recovered on
-//! this thread meanwhile (the layer's own, and a `#[recover]` handler's inside it).
+//! this thread meanwhile (the layer's own, and a `#[recover]` handler's inside it), and for a
+//! gRPC call its `rpc.*` attributes (OpenTelemetry semantic conventions).
 
 use std::cell::Cell;
 use std::ptr;
 
+use crate::grpc;
 use crate::telemetry::egress;
 
 /// What a report says about the request being served.
@@ -14,6 +16,25 @@ pub(crate) struct RequestFields<'a> {
     pub(crate) method: &'a str,
     /// The path, without the query string (which often carries credentials).
     pub(crate) path: &'a str,
+    /// Whether the request is a gRPC call (its content-type starts with `application/grpc`).
+    pub(crate) grpc: bool,
+}
+
+impl<'a> RequestFields<'a> {
+    /// `rpc.system`: `"grpc"` for a gRPC call.
+    pub(crate) fn rpc_system(&self) -> Option<&'static str> {
+        self.grpc.then_some("grpc")
+    }
+
+    /// `rpc.service` and `rpc.method` of a gRPC call, from its path
+    /// (`/ledger.v1.Ledger/GetBalance`).
+    pub(crate) fn rpc_service_and_method(&self) -> Option<(&'a str, &'a str)> {
+        if self.grpc {
+            grpc::service_and_method(self.path)
+        } else {
+            None
+        }
+    }
 }
 
 thread_local! {
@@ -55,6 +76,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<RequestFields<'_>>) -> R) ->
             f(Some(RequestFields {
                 method: request.method,
                 path: &path,
+                grpc: request.grpc,
             }))
         }
     }

@@ -1,6 +1,6 @@
 //! The trace sink: one ERROR `panic.recovered` event in the guard's span (with the request's
-//! method and path when a `RecoverLayer` is serving one), and on the exported OpenTelemetry span
-//! an `exception` event and status Error.
+//! method and path when a `RecoverLayer` is serving one, and `rpc.*` for a gRPC call), and on
+//! the exported OpenTelemetry span an `exception` event and status Error.
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::Status;
@@ -17,6 +17,7 @@ pub(crate) fn emit(view: &SinkView<'_>) {
 fn emit_in(view: &SinkView<'_>, request: Option<request::RequestFields<'_>>) {
     let p = view.for_reporter();
     let non_empty = |s: &'static str| (!s.is_empty()).then_some(s);
+    let rpc = request.and_then(|r| r.rpc_service_and_method());
     tracing::error!(
         target: "mruntime",
         component = p.component(),
@@ -30,6 +31,9 @@ fn emit_in(view: &SinkView<'_>, request: Option<request::RequestFields<'_>>) {
         panic.goroutine_name = non_empty(p.site().name()),
         http.request.method = request.map(|r| r.method),
         url.path = request.map(|r| r.path),
+        rpc.system = request.and_then(|r| r.rpc_system()),
+        rpc.service = rpc.map(|(service, _)| service),
+        rpc.method = rpc.map(|(_, method)| method),
         "panic.recovered"
     );
 

@@ -1,0 +1,241 @@
+//! [`RecoverBody`]: the response body of a [`RecoverService`](super::RecoverService), whose every
+//! `poll_frame` runs in the request's guard and span.
+
+use std::error::Error;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::{HeaderMap, HeaderValue, Response, header};
+use http_body::{Body, Frame, SizeHint};
+use tracing::Span;
+
+use super::Served;
+use crate::grpc;
+use crate::site::Site;
+
+/// The error type of [`RecoverBody`]: the inner body's errors, boxed, or a [`BodyPanicked`].
+pub type BoxError = Box<dyn Error + Send + Sync>;
+
+/// What a [`RecoverBody`] ends with when polling the inner body panicked (an HTTP request;
+/// a gRPC call ends with status INTERNAL in the trailers instead). hyper aborts the response
+/// on it: over HTTP/1.1 the connection closes before the final chunk, over HTTP/2 the stream is
+/// reset. The panic has already been reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BodyPanicked;
+
+impl fmt::Display for BodyPanicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the response body panicked; the response was aborted")
+    }
+}
+
+impl Error for BodyPanicked {}
+
+/// What a guarded body needs to report a panic: the layer's site, the request's span and the
+/// request itself.
+pub(super) struct BodyGuard {
+    pub(super) site: Site,
+    pub(super) span: Span,
+    pub(super) served: Served,
+}
+
+pin_project_lite::pin_project! {
+    #[project = KindProj]
+    enum Kind<B> {
+        // The handler's body, polled in the request's guard.
+        Guarded { #[pin] body: B, guard: Box<BodyGuard> },
+        // The body of an answer to a panic (`on_panic`'s): not guarded again.
+        Answer { #[pin] body: B },
+        // The text of the layer's own answer to a panic (`DefaultPanicResponse`'s).
+        Text { text: Option<&'static str> },
+        // Nothing (more) to send: a gRPC trailers-only answer, or a body that panicked.
+        Ended,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response body of a service wrapped by [`RecoverLayer`](super::RecoverLayer): the inner
+    /// service's body `B`, whose every [`poll_frame`](Body::poll_frame) runs inside the layer's
+    /// guard, with the request as the one being served (so a panic is reported once, with the
+    /// request's method and path) and inside the request's span.
+    ///
+    /// A panic while it is polled ends it: a gRPC call's body ends with a trailers frame
+    /// `grpc-status: 13` (INTERNAL) and the fixed
+    /// [`GRPC_PANIC_MESSAGE`](super::GRPC_PANIC_MESSAGE), after the messages already sent; any
+    /// other body ends with the error [`BodyPanicked`], on which hyper aborts the response. Its
+    /// error type is [`BoxError`] (the inner body's errors, boxed), which hyper, axum and tonic
+    /// accept.
+    pub struct RecoverBody<B> {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+impl<B> RecoverBody<B> {
+    #[inline]
+    pub(super) fn guarded(body: B, guard: Box<BodyGuard>) -> Self {
+        RecoverBody {
+            kind: Kind::Guarded { body, guard },
+        }
+    }
+
+    /// `body` as the body of an answer to a panic (what a [`PanicResponse`](super::PanicResponse)
+    /// returns): passed through, unguarded.
+    #[inline]
+    pub fn new(body: B) -> Self {
+        RecoverBody {
+            kind: Kind::Answer { body },
+        }
+    }
+
+    /// A body of one frame, `text`.
+    pub(super) fn from_text(text: &'static str) -> Self {
+        RecoverBody {
+            kind: Kind::Text { text: Some(text) },
+        }
+    }
+
+    /// The body of a gRPC trailers-only answer (everything is in the headers).
+    pub(super) fn ended() -> Self {
+        RecoverBody { kind: Kind::Ended }
+    }
+
+    /// The inner body: the handler's, or the one `on_panic` returned; `None` for a body the
+    /// layer made itself (its default answer, a gRPC answer, a body that panicked).
+    pub fn get_ref(&self) -> Option<&B> {
+        match &self.kind {
+            Kind::Guarded { body, .. } | Kind::Answer { body } => Some(body),
+            Kind::Text { .. } | Kind::Ended => None,
+        }
+    }
+
+    /// The inner body, as [`get_ref`](Self::get_ref) says; it is no longer guarded.
+    pub fn into_inner(self) -> Option<B> {
+        match self.kind {
+            Kind::Guarded { body, .. } | Kind::Answer { body } => Some(body),
+            Kind::Text { .. } | Kind::Ended => None,
+        }
+    }
+
+    /// The text of the layer's default answer ([`DEFAULT_PANIC_BODY`](super::DEFAULT_PANIC_BODY))
+    /// when this is its body and not yet polled.
+    pub fn text(&self) -> Option<&'static str> {
+        match &self.kind {
+            Kind::Text { text } => *text,
+            _ => None,
+        }
+    }
+}
+
+impl<B> Body for RecoverBody<B>
+where
+    B: Body,
+    B::Data: From<&'static str>,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    #[inline]
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let (grpc, span) = match this.kind.as_mut().project() {
+            KindProj::Guarded { body, guard } => {
+                // A body that says it has ended must yield nothing more: no guard needed (a
+                // full body, polled for its one frame, then asked again).
+                if body.is_end_stream() {
+                    return Poll::Ready(None);
+                }
+                let polled = {
+                    let _entered = guard.span.enter();
+                    guard.served.guarded(&guard.site, || body.poll_frame(cx))
+                };
+                match polled {
+                    Ok(poll) => return poll.map(|frame| frame.map(|f| f.map_err(Into::into))),
+                    // Reported already; the body's end says the rest.
+                    Err(_panicked) => (guard.served.grpc, guard.span.clone()),
+                }
+            }
+            KindProj::Answer { body } => {
+                return body
+                    .poll_frame(cx)
+                    .map(|frame| frame.map(|f| f.map_err(Into::into)));
+            }
+            KindProj::Text { text } => {
+                return Poll::Ready(text.take().map(|t| Ok(Frame::data(t.into()))));
+            }
+            KindProj::Ended => return Poll::Ready(None),
+        };
+        // Release what the body held (a stream, a connection) now, in the request's span.
+        span.in_scope(|| this.kind.set(Kind::Ended));
+        if grpc {
+            Poll::Ready(Some(Ok(Frame::trailers(grpc_internal(HeaderMap::new())))))
+        } else {
+            Poll::Ready(Some(Err(Box::new(BodyPanicked))))
+        }
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Guarded { body, .. } | Kind::Answer { body } => body.is_end_stream(),
+            Kind::Text { text } => text.is_none(),
+            Kind::Ended => true,
+        }
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Guarded { body, .. } | Kind::Answer { body } => body.size_hint(),
+            Kind::Text { text } => SizeHint::with_exact(text.map_or(0, |t| t.len() as u64)),
+            Kind::Ended => SizeHint::with_exact(0),
+        }
+    }
+}
+
+impl<B> fmt::Debug for RecoverBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.kind {
+            Kind::Guarded { .. } => "guarded",
+            Kind::Answer { .. } => "answer",
+            Kind::Text { .. } => "text",
+            Kind::Ended => "ended",
+        };
+        f.debug_struct("RecoverBody")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `headers` with `grpc-status: 13` (INTERNAL) and the fixed `grpc-message`.
+fn grpc_internal(mut headers: HeaderMap) -> HeaderMap {
+    headers.insert(
+        "grpc-status",
+        HeaderValue::from_static(grpc::STATUS_INTERNAL),
+    );
+    headers.insert(
+        "grpc-message",
+        HeaderValue::from_static(grpc::PANIC_MESSAGE),
+    );
+    headers
+}
+
+/// The answer to a gRPC call whose handler panicked before its response started: HTTP 200,
+/// trailers-only (`content-type: application/grpc`, `grpc-status: 13`, the fixed
+/// `grpc-message`, and an empty body).
+pub(super) fn grpc_panic_response<B>() -> Response<RecoverBody<B>> {
+    let mut response = Response::new(RecoverBody::ended());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    *headers = grpc_internal(std::mem::take(headers));
+    response
+}
