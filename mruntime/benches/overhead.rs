@@ -18,8 +18,9 @@
 //! where `q1..q3` is the interquartile range of the per-round ratios (ours / bare of the same
 //! round): the spread that tells noise from a difference.
 //!
-//! `MRUNTIME_BENCH_SIDE=bare` (or `ours`) runs one side only, to profile it (e.g. under
-//! `valgrind --tool=callgrind`, comparing the two sides' instruction counts).
+//! `MRUNTIME_BENCH_SIDE=bare` (or `ours`) runs one side only, to profile it, and prints how many
+//! operations it timed (`ops <n>`). `bash mruntime/benches/callgrind.sh [CASE...]` does that
+//! under `valgrind --tool=callgrind` for both sides and prints instructions per operation.
 //!
 //! `ratio task_bytes <N>` is not a ratio: N is the bytes our spawned future adds to the bare one.
 //! Without `--bench` (as `cargo test --benches` runs it) every case runs a few rounds only, to
@@ -27,6 +28,7 @@
 
 mod cases;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cases::*;
@@ -373,7 +375,11 @@ fn one_side(rounds: Rounds, mut side: impl FnMut() -> f64) -> Vec<f64> {
         .collect()
 }
 
+/// Operations timed since the last case was printed (`callgrind.sh` divides by it).
+static OPS: AtomicU64 = AtomicU64::new(0);
+
 fn per_op(batch: Duration, ops: usize) -> f64 {
+    OPS.fetch_add(ops as u64, Ordering::Relaxed);
     batch.as_nanos() as f64 / ops as f64
 }
 
@@ -412,6 +418,10 @@ fn print_case(case: &str, samples: &Samples, unit: &str) {
     );
     let precision = if bare < 1000.0 || ours < 1000.0 { 1 } else { 0 };
     println!("  bare {bare:.precision$} {unit}  ours {ours:.precision$} {unit}");
+    let ops = OPS.swap(0, Ordering::Relaxed);
+    if std::env::var_os("MRUNTIME_BENCH_SIDE").is_some() {
+        println!("  ops {ops}");
+    }
 }
 
 /// The first line of the run: what a number in the README must quote.

@@ -23,8 +23,9 @@ pub fn guard_async<F: Future>(site: &'static Site, future: F) -> GuardedFuture<F
     GuardedFuture::new(future, site, crate::telemetry::guard_span(site))
 }
 
-/// `safe_go!` and `#[safe_task]` on an async fn.
-#[inline]
+/// `safe_go!` and `#[safe_task]` on an async fn. Always inlined (with the spawn under it) into
+/// the spawning code: a call here costs as much as the guard itself.
+#[inline(always)]
 pub fn spawn<F>(site: &'static Site, future: F) -> TaskHandle<F::Output>
 where
     F: Future + Send + 'static,

@@ -66,11 +66,17 @@ pub(crate) fn prepare_panics() {
     mruntime::set_backtrace_capture(BacktraceCapture::Never);
 }
 
-/// The multi-thread runtime of the spawn cases: tokio's default, one worker per core.
+/// The multi-thread runtime of the spawn cases: tokio's default, one worker per core
+/// (`MRUNTIME_BENCH_WORKERS=N` for N: `callgrind.sh` takes one, so no idle worker spins).
 pub(crate) fn multi_thread_runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .build()
-        .expect("a multi-thread runtime")
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = std::env::var("MRUNTIME_BENCH_WORKERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        builder.worker_threads(workers);
+    }
+    builder.build().expect("a multi-thread runtime")
 }
 
 /// Runs `batch` on one of the runtime's workers, as a service's own code runs, and returns what
