@@ -95,40 +95,27 @@ fn layers(c: &mut Criterion) {
         layer::with_catch_panic(),
         layer::with_recover_layer(),
     );
-    let mut group = c.benchmark_group("layer_request");
-    group.throughput(Throughput::Elements(layer::REQUESTS_PER_BATCH as u64));
-    for (side, router) in [("bare", &bare), ("catch_panic", &theirs), ("ours", &ours)] {
-        group.bench_function(side, |b| {
-            b.iter_custom(|batches| {
-                batched(batches, || {
-                    rt.block_on(layer::request_batch(
-                        router,
-                        "/",
-                        layer::REQUESTS_PER_BATCH,
-                        5,
-                    ))
-                })
-            })
-        });
+    for (name, load, sides) in [
+        (
+            "layer_request",
+            &layer::HELLO,
+            &[("bare", &bare), ("catch_panic", &theirs), ("ours", &ours)][..],
+        ),
+        (
+            "layer_stream",
+            &layer::STREAM,
+            &[("bare", &bare), ("ours", &ours)][..],
+        ),
+    ] {
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(load.requests as u64));
+        for (side, router) in sides {
+            group.bench_function(*side, |b| {
+                b.iter_custom(|batches| batched(batches, || layer::batch(&rt, router, load)))
+            });
+        }
+        group.finish();
     }
-    group.finish();
-    let mut group = c.benchmark_group("layer_stream");
-    group.throughput(Throughput::Elements(layer::STREAMS_PER_BATCH as u64));
-    for (side, router) in [("bare", &bare), ("ours", &ours)] {
-        group.bench_function(side, |b| {
-            b.iter_custom(|batches| {
-                batched(batches, || {
-                    rt.block_on(layer::request_batch(
-                        router,
-                        "/stream",
-                        layer::STREAMS_PER_BATCH,
-                        layer::STREAM_LEN,
-                    ))
-                })
-            })
-        });
-    }
-    group.finish();
 }
 
 fn panic_storm(c: &mut Criterion) {

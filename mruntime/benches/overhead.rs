@@ -11,12 +11,13 @@
 //! flips every round so neither side always runs second), and prints
 //!
 //! ```text
-//! ratio <case> <median ours / median bare> iqr <q1>..<q3> rounds <n>
+//! ratio <case> <median> iqr <q1>..<q3> rounds <n>
 //!   bare <median> ns/op  ours <median> ns/op
 //! ```
 //!
-//! where `q1..q3` is the interquartile range of the per-round ratios (ours / bare of the same
-//! round): the spread that tells noise from a difference.
+//! where the ratio is the median of the per-round ratios (ours / bare of the same round, so that
+//! load drifting between rounds cancels) and `q1..q3` their interquartile range: the spread that
+//! tells noise from a difference. The second line has each side's median time.
 //!
 //! `MRUNTIME_BENCH_SIDE=bare` (or `ours`) runs one side only, to profile it, and prints how many
 //! operations it timed (`ops <n>`). `bash mruntime/benches/callgrind.sh [CASE...]` does that
@@ -63,9 +64,11 @@ impl Rounds {
                 warmup: measured / 10,
                 measured,
             },
+            // At least 8 rounds: twice a smoke run's, so that `callgrind.sh`'s difference of
+            // the two is not empty.
             Mode::Quick => Rounds {
                 warmup: measured / 50,
-                measured: measured / 5,
+                measured: (measured / 5).max(8),
             },
             Mode::Smoke => Rounds {
                 warmup: 1,
@@ -191,32 +194,15 @@ fn main() {
         );
     }
     let current = current_thread_runtime();
+    let requests = |router: &axum::Router, load: &layer::Load| {
+        per_op(layer::batch(&current, router, load), load.requests)
+    };
     if selected("layer_request") {
         let (bare, ours) = (layer::routes(), layer::with_recover_layer());
         let samples = interleave(
             Rounds::new(mode, 300),
-            || {
-                per_op(
-                    current.block_on(layer::request_batch(
-                        &bare,
-                        "/",
-                        layer::REQUESTS_PER_BATCH,
-                        5,
-                    )),
-                    layer::REQUESTS_PER_BATCH,
-                )
-            },
-            || {
-                per_op(
-                    current.block_on(layer::request_batch(
-                        &ours,
-                        "/",
-                        layer::REQUESTS_PER_BATCH,
-                        5,
-                    )),
-                    layer::REQUESTS_PER_BATCH,
-                )
-            },
+            || requests(&bare, &layer::HELLO),
+            || requests(&ours, &layer::HELLO),
         );
         print_case("layer_request", &samples, "ns/request");
     }
@@ -224,28 +210,8 @@ fn main() {
         let (theirs, ours) = (layer::with_catch_panic(), layer::with_recover_layer());
         let samples = interleave(
             Rounds::new(mode, 300),
-            || {
-                per_op(
-                    current.block_on(layer::request_batch(
-                        &theirs,
-                        "/",
-                        layer::REQUESTS_PER_BATCH,
-                        5,
-                    )),
-                    layer::REQUESTS_PER_BATCH,
-                )
-            },
-            || {
-                per_op(
-                    current.block_on(layer::request_batch(
-                        &ours,
-                        "/",
-                        layer::REQUESTS_PER_BATCH,
-                        5,
-                    )),
-                    layer::REQUESTS_PER_BATCH,
-                )
-            },
+            || requests(&theirs, &layer::HELLO),
+            || requests(&ours, &layer::HELLO),
         );
         print_case("layer_vs_catch_panic", &samples, "ns/request");
         println!("  (bare here is tower-http's CatchPanicLayer)");
@@ -254,28 +220,8 @@ fn main() {
         let (bare, ours) = (layer::routes(), layer::with_recover_layer());
         let samples = interleave(
             Rounds::new(mode, 200),
-            || {
-                per_op(
-                    current.block_on(layer::request_batch(
-                        &bare,
-                        "/stream",
-                        layer::STREAMS_PER_BATCH,
-                        layer::STREAM_LEN,
-                    )),
-                    layer::STREAMS_PER_BATCH,
-                )
-            },
-            || {
-                per_op(
-                    current.block_on(layer::request_batch(
-                        &ours,
-                        "/stream",
-                        layer::STREAMS_PER_BATCH,
-                        layer::STREAM_LEN,
-                    )),
-                    layer::STREAMS_PER_BATCH,
-                )
-            },
+            || requests(&bare, &layer::STREAM),
+            || requests(&ours, &layer::STREAM),
         );
         print_case("layer_stream", &samples, "ns/request");
     }
@@ -399,8 +345,8 @@ fn quantile(samples: &[f64], q: f64) -> f64 {
     sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
 }
 
-/// `ratio <case> <median ours / median bare> iqr <q1>..<q3> rounds <n>`, the spread being that
-/// of the per-round ratios, then both medians.
+/// `ratio <case> <median> iqr <q1>..<q3> rounds <n>` of the per-round ratios, then both sides'
+/// median times.
 fn print_case(case: &str, samples: &Samples, unit: &str) {
     let (bare, ours) = (median(&samples.bare), median(&samples.ours));
     let ratios: Vec<f64> = samples
@@ -411,7 +357,7 @@ fn print_case(case: &str, samples: &Samples, unit: &str) {
         .collect();
     println!(
         "ratio {case} {:.3} iqr {:.3}..{:.3} rounds {}",
-        ours / bare,
+        median(&ratios),
         quantile(&ratios, 0.25),
         quantile(&ratios, 0.75),
         ratios.len()

@@ -14,15 +14,35 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::BodyExt;
 use mruntime::tower::RecoverLayer;
+use tokio::runtime::Runtime;
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
-/// Requests per layer batch.
-pub(crate) const REQUESTS_PER_BATCH: usize = 1_000;
-/// Requests per `layer_stream` batch.
-pub(crate) const STREAMS_PER_BATCH: usize = 100;
-/// Chunks of the `layer_stream` body.
+/// Chunks of the `/stream` body.
 const CHUNKS: usize = 100;
+/// One chunk of it.
+const CHUNK: &[u8] = b"chunk of a streamed body\n";
+
+/// What a layer batch sends: `requests` GETs of `path`, each answered with `body_len` bytes.
+pub(crate) struct Load {
+    pub(crate) path: &'static str,
+    pub(crate) requests: usize,
+    pub(crate) body_len: usize,
+}
+
+/// `layer_request`, `layer_vs_catch_panic`: 1,000 requests of a 5-byte answer.
+pub(crate) const HELLO: Load = Load {
+    path: "/",
+    requests: 1_000,
+    body_len: 5,
+};
+
+/// `layer_stream`: 100 requests of a 100-chunk body.
+pub(crate) const STREAM: Load = Load {
+    path: "/stream",
+    requests: 100,
+    body_len: CHUNKS * CHUNK.len(),
+};
 
 async fn hello() -> &'static str {
     "hello"
@@ -51,23 +71,19 @@ pub(crate) fn with_catch_panic() -> Router {
     routes().layer(CatchPanicLayer::new())
 }
 
-/// Sends `requests` GETs of `path` through `router` one after the other, reading each body to
+/// Sends `load`'s requests through `router` one after the other on `rt`, reading each body to
 /// its end; returns the time taken. The body's size is checked, so a layer cannot skip it.
-pub(crate) async fn request_batch(
-    router: &Router,
-    path: &'static str,
-    requests: usize,
-    body_len: usize,
-) -> Duration {
-    let start = Instant::now();
-    for _ in 0..requests {
-        let request = Request::get(path).body(Body::empty()).expect("a request");
-        let response = router.clone().oneshot(request).await.expect("infallible");
-        let body = response.into_body().collect().await.expect("the body");
-        assert_eq!(black_box(body.to_bytes()).len(), body_len);
-    }
-    start.elapsed()
+pub(crate) fn batch(rt: &Runtime, router: &Router, load: &Load) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..load.requests {
+            let request = Request::get(load.path)
+                .body(Body::empty())
+                .expect("a request");
+            let response = router.clone().oneshot(request).await.expect("infallible");
+            let body = response.into_body().collect().await.expect("the body");
+            assert_eq!(black_box(body.to_bytes()).len(), load.body_len);
+        }
+        start.elapsed()
+    })
 }
-
-/// The length of `/stream`'s body.
-pub(crate) const STREAM_LEN: usize = CHUNKS * b"chunk of a streamed body\n".len();
