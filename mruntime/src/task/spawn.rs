@@ -24,12 +24,14 @@ where
     F::Output: Send + 'static,
     S: AsSite,
 {
-    let span = telemetry::task_span(site.site());
     let meta = *site.site();
-    let join = if span.is_disabled() {
-        spawn_guarded(untraced_task(site, future), &meta)
-    } else {
-        spawn_guarded(TaskFuture::new(future, site, span), &meta)
+    // Without a subscriber wanting INFO no `Span` is made (nor dropped) at all.
+    let span = telemetry::task_span_wanted().then(|| telemetry::new_task_span(&meta));
+    let join = match span {
+        Some(span) if !span.is_disabled() => {
+            spawn_guarded(TaskFuture::new(future, site, span), &meta)
+        }
+        _ => spawn_guarded(untraced_task(site, future), &meta),
     };
     TaskHandle::new(join, meta)
 }
