@@ -26,12 +26,15 @@ where
 {
     let meta = *site.site();
     // Without a subscriber wanting INFO no `Span` is made (nor dropped) at all.
-    let span = telemetry::task_span_wanted().then(|| telemetry::new_task_span(&meta));
-    let join = match span {
-        Some(span) if !span.is_disabled() => {
+    let join = if telemetry::task_span_wanted() {
+        let span = telemetry::new_task_span(&meta);
+        if span.is_disabled() {
+            spawn_guarded(untraced_task(site, future), &meta)
+        } else {
             spawn_guarded(TaskFuture::new(future, site, span), &meta)
         }
-        _ => spawn_guarded(untraced_task(site, future), &meta),
+    } else {
+        spawn_guarded(untraced_task(site, future), &meta)
     };
     TaskHandle::new(join, meta)
 }
