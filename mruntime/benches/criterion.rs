@@ -73,6 +73,72 @@ fn panic_path(c: &mut Criterion) {
     group.finish();
 }
 
+fn panic_path_10mb(c: &mut Criterion) {
+    let payload = big_payload();
+    let mut group = c.benchmark_group("panic_path_10mb");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(BIG_PANICS_PER_BATCH as u64));
+    group.bench_function("bare", |b| {
+        b.iter_custom(|batches| batched(batches, || big_panic_batch(raw_big_panic, &payload)))
+    });
+    group.bench_function("ours", |b| {
+        b.iter_custom(|batches| batched(batches, || big_panic_batch(guarded_big_panic, &payload)))
+    });
+    group.finish();
+}
+
+/// `layer_request`, `layer_vs_catch_panic` (`catch_panic` against `ours`) and `layer_stream`.
+fn layers(c: &mut Criterion) {
+    let rt = current_thread_runtime();
+    let (bare, theirs, ours) = (
+        layer::routes(),
+        layer::with_catch_panic(),
+        layer::with_recover_layer(),
+    );
+    for (name, load, sides) in [
+        (
+            "layer_request",
+            &layer::HELLO,
+            &[("bare", &bare), ("catch_panic", &theirs), ("ours", &ours)][..],
+        ),
+        (
+            "layer_stream",
+            &layer::STREAM,
+            &[("bare", &bare), ("ours", &ours)][..],
+        ),
+    ] {
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(load.requests as u64));
+        for (side, router) in sides {
+            group.bench_function(*side, |b| {
+                b.iter_custom(|batches| batched(batches, || layer::batch(&rt, router, load)))
+            });
+        }
+        group.finish();
+    }
+}
+
+fn panic_storm(c: &mut Criterion) {
+    let pipeline = storm::Pipeline::install();
+    for (name, threads) in [("panic_storm", 1), ("panic_storm_2threads", 2)] {
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(
+            (threads * storm::STORM_PANICS_PER_BATCH) as u64,
+        ));
+        group.bench_function("bare", |b| {
+            b.iter_custom(|batches| {
+                batched(batches, || pipeline.run(threads, storm::storm_batch_bare))
+            })
+        });
+        group.bench_function("ours", |b| {
+            b.iter_custom(|batches| {
+                batched(batches, || pipeline.run(threads, storm::storm_batch_ours))
+            })
+        });
+        group.finish();
+    }
+}
+
 /// The total time of `batches` batches.
 fn batched(batches: u64, mut batch: impl FnMut() -> Duration) -> Duration {
     (0..batches).map(|_| batch()).sum()
@@ -85,7 +151,11 @@ fn main() {
     recover_sync(&mut c);
     recover_async(&mut c);
     panic_path(&mut c);
-    // Last: it installs a process-wide subscriber that the cases above must not see.
+    panic_path_10mb(&mut c);
+    layers(&mut c);
+    // Late: it installs a process-wide subscriber that the cases above must not see.
     spawn_join_traced(&mut c);
+    // Last: a global meter provider and an error reporter.
+    panic_storm(&mut c);
     c.final_summary();
 }

@@ -6,16 +6,22 @@
 //! MRUNTIME_BENCH_QUICK=1 cargo bench -p mruntime --bench overhead   # a quick, rougher run
 //! ```
 //!
-//! Each case runs its bare baseline and ours interleaved, batch after batch (A B B A A B ...: the
-//! order flips every round so neither side always runs second), and prints
+//! The run starts with the machine it ran on (CPU, cores, load average, date, commit). Each case
+//! runs its bare baseline and ours interleaved, batch after batch (A B B A A B ...: the order
+//! flips every round so neither side always runs second), and prints
 //!
 //! ```text
-//! ratio <case> <median ours / median bare>
+//! ratio <case> <median> iqr <q1>..<q3> rounds <n>
 //!   bare <median> ns/op  ours <median> ns/op
 //! ```
 //!
-//! `MRUNTIME_BENCH_SIDE=bare` (or `ours`) runs one side only, to profile it (e.g. under
-//! `valgrind --tool=callgrind`, comparing the two sides' instruction counts).
+//! where the ratio is the median of the per-round ratios (ours / bare of the same round, so that
+//! load drifting between rounds cancels) and `q1..q3` their interquartile range: the spread that
+//! tells noise from a difference. The second line has each side's median time.
+//!
+//! `MRUNTIME_BENCH_SIDE=bare` (or `ours`) runs one side only, to profile it, and prints how many
+//! operations it timed (`ops <n>`). `bash mruntime/benches/callgrind.sh [CASE...]` does that
+//! under `valgrind --tool=callgrind` for both sides and prints instructions per operation.
 //!
 //! `ratio task_bytes <N>` is not a ratio: N is the bytes our spawned future adds to the bare one.
 //! Without `--bench` (as `cargo test --benches` runs it) every case runs a few rounds only, to
@@ -23,6 +29,7 @@
 
 mod cases;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cases::*;
@@ -34,8 +41,14 @@ const CASES: &[&str] = &[
     "recover_sync",
     "recover_async",
     "panic_path",
+    "panic_path_10mb",
     "task_bytes",
+    "layer_request",
+    "layer_vs_catch_panic",
+    "layer_stream",
     "spawn_join_traced",
+    "panic_storm",
+    "panic_storm_2threads",
 ];
 
 /// How many rounds (one bare batch and one of ours each) a case runs.
@@ -51,9 +64,11 @@ impl Rounds {
                 warmup: measured / 10,
                 measured,
             },
+            // At least 8 rounds: twice a smoke run's, so that `callgrind.sh`'s difference of
+            // the two is not empty.
             Mode::Quick => Rounds {
                 warmup: measured / 50,
-                measured: measured / 5,
+                measured: (measured / 5).max(8),
             },
             Mode::Smoke => Rounds {
                 warmup: 1,
@@ -99,50 +114,67 @@ fn main() {
                 .any(|f| *f == case || (!CASES.contains(f) && case.contains(f)))
     };
 
-    println!(
-        "# mruntime overhead: {} cpus, load average {} (1, 5, 15 min){}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        load_average(),
-        match mode {
-            Mode::Full => "",
-            Mode::Quick => ", quick mode",
-            Mode::Smoke => ", smoke test (run with --bench for numbers)",
-        }
-    );
+    print_machine(match mode {
+        Mode::Full => "",
+        Mode::Quick => ", quick mode",
+        Mode::Smoke => ", smoke test (run with --bench for numbers)",
+    });
 
     let rt = multi_thread_runtime();
     if selected("spawn_join") {
-        let (bare, ours) = interleave(
+        let samples = interleave(
             Rounds::new(mode, 1000),
             || per_op(on_worker(&rt, spawn_join_bare()), TASKS_PER_BATCH),
             || per_op(on_worker(&rt, spawn_join_ours()), TASKS_PER_BATCH),
         );
-        print_case("spawn_join", bare, ours, "ns/task");
+        print_case("spawn_join", &samples, "ns/task");
     }
     if selected("recover_sync") {
-        let (bare, ours) = interleave(
+        let samples = interleave(
             Rounds::new(mode, 2000),
             || per_op(sync_batch(plain_sync), CALLS_PER_BATCH),
             || per_op(sync_batch(guarded_sync), CALLS_PER_BATCH),
         );
-        print_case("recover_sync", bare, ours, "ns/call");
-        println!("  added {:.2} ns/call", ours - bare);
+        print_case("recover_sync", &samples, "ns/call");
+        println!(
+            "  added {:.2} ns/call",
+            median(&samples.ours) - median(&samples.bare)
+        );
     }
     if selected("recover_async") {
-        let (bare, ours) = interleave(
+        let samples = interleave(
             Rounds::new(mode, 2000),
             || per_op(async_batch_bare(), CALLS_PER_BATCH),
             || per_op(async_batch_ours(), CALLS_PER_BATCH),
         );
-        print_case("recover_async", bare, ours, "ns/call");
+        print_case("recover_async", &samples, "ns/call");
     }
     if selected("panic_path") {
-        let (bare, ours) = interleave(
+        let samples = interleave(
             Rounds::new(mode, 1000),
             || per_op(panic_batch(raw_panic), PANICS_PER_BATCH),
             || per_op(panic_batch(guarded_panic), PANICS_PER_BATCH),
         );
-        print_case("panic_path", bare, ours, "ns/panic");
+        print_case("panic_path", &samples, "ns/panic");
+    }
+    if selected("panic_path_10mb") {
+        let payload = big_payload();
+        let samples = interleave(
+            Rounds::new(mode, 15),
+            || {
+                per_op(
+                    big_panic_batch(raw_big_panic, &payload),
+                    BIG_PANICS_PER_BATCH,
+                )
+            },
+            || {
+                per_op(
+                    big_panic_batch(guarded_big_panic, &payload),
+                    BIG_PANICS_PER_BATCH,
+                )
+            },
+        );
+        print_case("panic_path_10mb", &samples, "ns/panic");
     }
     if selected("task_bytes") {
         static SITE: Site = Site::new("bench", "spawn_join", PanicPolicy::KeepRunning);
@@ -161,10 +193,42 @@ fn main() {
              ours {ours_traced} bytes/task"
         );
     }
-    // Last: it installs a process-wide subscriber that the cases above must not see.
+    let current = current_thread_runtime();
+    let requests = |router: &axum::Router, load: &layer::Load| {
+        per_op(layer::batch(&current, router, load), load.requests)
+    };
+    if selected("layer_request") {
+        let (bare, ours) = (layer::routes(), layer::with_recover_layer());
+        let samples = interleave(
+            Rounds::new(mode, 300),
+            || requests(&bare, &layer::HELLO),
+            || requests(&ours, &layer::HELLO),
+        );
+        print_case("layer_request", &samples, "ns/request");
+    }
+    if selected("layer_vs_catch_panic") {
+        let (theirs, ours) = (layer::with_catch_panic(), layer::with_recover_layer());
+        let samples = interleave(
+            Rounds::new(mode, 300),
+            || requests(&theirs, &layer::HELLO),
+            || requests(&ours, &layer::HELLO),
+        );
+        print_case("layer_vs_catch_panic", &samples, "ns/request");
+        println!("  (bare here is tower-http's CatchPanicLayer)");
+    }
+    if selected("layer_stream") {
+        let (bare, ours) = (layer::routes(), layer::with_recover_layer());
+        let samples = interleave(
+            Rounds::new(mode, 200),
+            || requests(&bare, &layer::STREAM),
+            || requests(&ours, &layer::STREAM),
+        );
+        print_case("layer_stream", &samples, "ns/request");
+    }
+    // Late: it installs a process-wide subscriber that the cases above must not see.
     if selected("spawn_join_traced") {
         install_span_recording_subscriber();
-        let (bare, ours) = interleave(
+        let samples = interleave(
             Rounds::new(mode, 1000),
             || per_op(on_worker(&rt, spawn_join_traced_bare()), TASKS_PER_BATCH),
             || per_op(on_worker(&rt, spawn_join_traced_ours()), TASKS_PER_BATCH),
@@ -174,20 +238,59 @@ fn main() {
             spans >= 2 * TASKS_PER_BATCH as u64,
             "the subscriber recorded the tasks' spans"
         );
-        print_case("spawn_join_traced", bare, ours, "ns/task");
+        print_case("spawn_join_traced", &samples, "ns/task");
+    }
+    // Last: it installs a global meter provider and an error reporter (and its subscriber,
+    // scoped to the batches' threads).
+    if selected("panic_storm") || selected("panic_storm_2threads") {
+        let pipeline = storm::Pipeline::install();
+        for (case, threads) in [("panic_storm", 1), ("panic_storm_2threads", 2)] {
+            if !selected(case) {
+                continue;
+            }
+            let panics = threads * storm::STORM_PANICS_PER_BATCH;
+            let samples = interleave(
+                Rounds::new(mode, 200),
+                || per_op(pipeline.run(threads, storm::storm_batch_bare), panics),
+                || per_op(pipeline.run(threads, storm::storm_batch_ours), panics),
+            );
+            print_case(case, &samples, "ns/panic");
+            println!(
+                "  bare {:.0} panics/s  ours {:.0} panics/s ({threads} thread{})",
+                1e9 / median(&samples.bare),
+                1e9 / median(&samples.ours),
+                if threads == 1 { "" } else { "s" }
+            );
+        }
     }
     println!("# load average at the end {}", load_average());
 }
 
-/// Runs the two sides in alternating order, round after round; returns their medians.
+/// The measured rounds of a case: `bare[i]` and `ours[i]` ran in the same round.
+struct Samples {
+    bare: Vec<f64>,
+    ours: Vec<f64>,
+}
+
+/// Runs the two sides in alternating order, round after round; returns every measured round.
 fn interleave(
     rounds: Rounds,
     mut bare: impl FnMut() -> f64,
     mut ours: impl FnMut() -> f64,
-) -> (f64, f64) {
+) -> Samples {
     match std::env::var("MRUNTIME_BENCH_SIDE").as_deref() {
-        Ok("bare") => return (one_side(rounds, bare), f64::NAN),
-        Ok("ours") => return (f64::NAN, one_side(rounds, ours)),
+        Ok("bare") => {
+            return Samples {
+                bare: one_side(rounds, bare),
+                ours: Vec::new(),
+            };
+        }
+        Ok("ours") => {
+            return Samples {
+                bare: Vec::new(),
+                ours: one_side(rounds, ours),
+            };
+        }
         _ => {}
     }
     for _ in 0..rounds.warmup {
@@ -205,35 +308,139 @@ fn interleave(
             bare_samples.push(bare());
         }
     }
-    (median(bare_samples), median(our_samples))
-}
-
-/// One side alone (`MRUNTIME_BENCH_SIDE`), for profiling.
-fn one_side(rounds: Rounds, mut side: impl FnMut() -> f64) -> f64 {
-    let samples = (0..rounds.warmup + rounds.measured)
-        .map(|_| side())
-        .collect();
-    median(samples)
-}
-
-fn per_op(batch: Duration, ops: usize) -> f64 {
-    batch.as_nanos() as f64 / ops as f64
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    let mid = samples.len() / 2;
-    if samples.len() % 2 == 1 {
-        samples[mid]
-    } else {
-        (samples[mid - 1] + samples[mid]) / 2.0
+    Samples {
+        bare: bare_samples,
+        ours: our_samples,
     }
 }
 
-fn print_case(case: &str, bare: f64, ours: f64, unit: &str) {
-    println!("ratio {case} {:.3}", ours / bare);
-    let precision = if bare < 1000.0 { 1 } else { 0 };
+/// One side alone (`MRUNTIME_BENCH_SIDE`), for profiling.
+fn one_side(rounds: Rounds, mut side: impl FnMut() -> f64) -> Vec<f64> {
+    (0..rounds.warmup + rounds.measured)
+        .map(|_| side())
+        .collect()
+}
+
+/// Operations timed since the last case was printed (`callgrind.sh` divides by it).
+static OPS: AtomicU64 = AtomicU64::new(0);
+
+fn per_op(batch: Duration, ops: usize) -> f64 {
+    OPS.fetch_add(ops as u64, Ordering::Relaxed);
+    batch.as_nanos() as f64 / ops as f64
+}
+
+fn median(samples: &[f64]) -> f64 {
+    quantile(samples, 0.5)
+}
+
+/// The `q` quantile of `samples`, interpolated between the two nearest ranks; NaN when empty.
+fn quantile(samples: &[f64], q: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = q * (sorted.len() - 1) as f64;
+    let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
+    sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
+}
+
+/// `ratio <case> <median> iqr <q1>..<q3> rounds <n>` of the per-round ratios, then both sides'
+/// median times.
+fn print_case(case: &str, samples: &Samples, unit: &str) {
+    let (bare, ours) = (median(&samples.bare), median(&samples.ours));
+    let ratios: Vec<f64> = samples
+        .bare
+        .iter()
+        .zip(&samples.ours)
+        .map(|(b, o)| o / b)
+        .collect();
+    println!(
+        "ratio {case} {:.3} iqr {:.3}..{:.3} rounds {}",
+        median(&ratios),
+        quantile(&ratios, 0.25),
+        quantile(&ratios, 0.75),
+        ratios.len()
+    );
+    let precision = if bare < 1000.0 || ours < 1000.0 { 1 } else { 0 };
     println!("  bare {bare:.precision$} {unit}  ours {ours:.precision$} {unit}");
+    let ops = OPS.swap(0, Ordering::Relaxed);
+    if std::env::var_os("MRUNTIME_BENCH_SIDE").is_some() {
+        println!("  ops {ops}");
+    }
+}
+
+/// The first line of the run: what a number in the README must quote.
+fn print_machine(mode: &str) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    println!(
+        "# mruntime overhead: {cpu}, {} cpus, load average {} (1, 5, 15 min), {} UTC, commit {}, {}{mode}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average(),
+        utc_now(),
+        commit(),
+        command_line("rustc", &["-V"]).unwrap_or_else(|| "rustc unknown".to_owned()),
+    );
+}
+
+/// The commit of the working tree the bench was built from (`+dirty` with local changes).
+fn commit() -> String {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let Some(hash) = command_line("git", &["-C", dir, "rev-parse", "--short", "HEAD"]) else {
+        return "unknown".to_owned();
+    };
+    let dirty = command_line(
+        "git",
+        &["-C", dir, "status", "--porcelain", "--untracked-files=no"],
+    )
+    .is_some_and(|s| !s.is_empty());
+    if dirty { format!("{hash}+dirty") } else { hash }
+}
+
+/// The first line a command prints, trimmed; `None` when it cannot run or fails.
+fn command_line(program: &str, args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()?;
+    output.status.success().then(|| {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    })
+}
+
+/// Now as `YYYY-MM-DD HH:MM`, UTC (the civil-from-days algorithm; no dependency for one line).
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rest / 3_600,
+        rest % 3_600 / 60
+    )
 }
 
 fn load_average() -> String {

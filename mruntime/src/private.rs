@@ -51,8 +51,9 @@ where
     crate::guard::stream_async(site, make).await
 }
 
-/// `safe_go!` and `#[safe_task]` on an async fn.
-#[inline]
+/// `safe_go!` and `#[safe_task]` on an async fn. Always inlined (with the spawn under it) into
+/// the spawning code: a call here costs as much as the guard itself.
+#[inline(always)]
 #[track_caller]
 pub fn spawn<F>(site: &'static Site, future: F) -> TaskHandle<F::Output>
 where
@@ -75,7 +76,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     fn spawn_guarded(self, site: &'static Site) -> TaskHandle<F::Output> {
         spawn(site, self)

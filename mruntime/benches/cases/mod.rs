@@ -3,6 +3,9 @@
 //! Every case has a bare baseline and ours doing the same work; only the safety differs. A batch
 //! function runs one batch and returns how long it took, measured around the work only.
 
+pub(crate) mod layer;
+pub(crate) mod storm;
+
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::hint::black_box;
@@ -25,8 +28,13 @@ pub(crate) const CALLS_PER_BATCH: usize = 10_000;
 /// Panics per `panic_path` batch.
 pub(crate) const PANICS_PER_BATCH: usize = 100;
 
-/// The message of the `panic_path` panics.
-const BENCH_PANIC: &str = "bench: a panic";
+/// The message of the `panic_path` panics (and the start of the `panic_path_10mb` payload).
+pub(crate) const BENCH_PANIC: &str = "bench: a panic";
+
+/// Panics per `panic_path_10mb` batch.
+pub(crate) const BIG_PANICS_PER_BATCH: usize = 2;
+/// The size of the `panic_path_10mb` payload.
+const BIG_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 
 /// The input of the ~100 ns workload.
 pub(crate) static BUFFER: [u8; 256] = {
@@ -45,7 +53,12 @@ pub(crate) static BUFFER: [u8; 256] = {
 pub(crate) fn prepare_panics() {
     std::panic::set_hook(Box::new(|info| {
         // Silent for the benchmark's own panics; anything else is a bug of the benchmark.
-        if info.payload().downcast_ref::<&str>() != Some(&BENCH_PANIC) {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        if !message.is_some_and(|s| s.starts_with(BENCH_PANIC)) {
             eprintln!("{info}");
         }
     }));
@@ -53,11 +66,17 @@ pub(crate) fn prepare_panics() {
     mruntime::set_backtrace_capture(BacktraceCapture::Never);
 }
 
-/// The multi-thread runtime of the spawn cases: tokio's default, one worker per core.
+/// The multi-thread runtime of the spawn cases: tokio's default, one worker per core
+/// (`MRUNTIME_BENCH_WORKERS=N` for N: `callgrind.sh` takes one, so no idle worker spins).
 pub(crate) fn multi_thread_runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .build()
-        .expect("a multi-thread runtime")
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = std::env::var("MRUNTIME_BENCH_WORKERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        builder.worker_threads(workers);
+    }
+    builder.build().expect("a multi-thread runtime")
 }
 
 /// Runs `batch` on one of the runtime's workers, as a service's own code runs, and returns what
@@ -168,7 +187,7 @@ pub(crate) fn install_span_recording_subscriber() {
 
 /// The ~100 ns body of the `recover_*` cases: hash a 256-byte buffer with the std hasher.
 #[inline(always)]
-fn workload(buf: &[u8; 256]) -> u64 {
+pub(crate) fn workload(buf: &[u8; 256]) -> u64 {
     let mut hasher = DefaultHasher::new();
     black_box(buf).hash(&mut hasher);
     hasher.finish()
@@ -276,4 +295,53 @@ pub(crate) fn panic_batch(f: fn(&[u8; 256]) -> u64) -> Duration {
         black_box(f(black_box(&BUFFER)));
     }
     start.elapsed()
+}
+
+/// The `panic_path_10mb` payload: a 10 MB `String` (starting with [`BENCH_PANIC`]).
+pub(crate) fn big_payload() -> String {
+    let mut payload = String::with_capacity(BIG_PAYLOAD_BYTES);
+    payload.push_str(BENCH_PANIC);
+    while payload.len() < BIG_PAYLOAD_BYTES {
+        payload.push_str(" password=hunter2 a line of a large panic message");
+    }
+    payload.truncate(BIG_PAYLOAD_BYTES);
+    payload
+}
+
+/// `panic_path_10mb`, bare: a raw `catch_unwind` of a panic with a copy of `payload`.
+#[inline(never)]
+pub(crate) fn raw_big_panic(payload: &str) -> u64 {
+    std::panic::catch_unwind(|| {
+        if black_box(true) {
+            std::panic::panic_any(payload.to_owned());
+        }
+        0
+    })
+    .unwrap_or(1)
+}
+
+/// `panic_path_10mb`, ours: the same panic recovered by `#[recover]`.
+#[recover(component = "bench", name = "panic_path_10mb", on_panic = no_hash)]
+#[inline(never)]
+pub(crate) fn guarded_big_panic(payload: &str) -> u64 {
+    if black_box(true) {
+        std::panic::panic_any(payload.to_owned());
+    }
+    0
+}
+
+/// A batch of `f` calls with the 10 MB payload, each panicking once.
+pub(crate) fn big_panic_batch(f: fn(&str) -> u64, payload: &str) -> Duration {
+    let start = Instant::now();
+    for _ in 0..BIG_PANICS_PER_BATCH {
+        black_box(f(black_box(payload)));
+    }
+    start.elapsed()
+}
+
+/// A current-thread runtime, for the layer cases (the router's futures need no more).
+pub(crate) fn current_thread_runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime")
 }

@@ -77,6 +77,7 @@ pub struct TaskHandle<T> {
 }
 
 impl<T> TaskHandle<T> {
+    #[inline]
     pub(crate) fn new(join: JoinHandle<Result<T, Panicked>>, site: Site) -> Self {
         TaskHandle { join, site }
     }
@@ -119,6 +120,7 @@ impl<T> TaskHandle<T> {
 impl<T> Future for TaskHandle<T> {
     type Output = Result<T, TaskError>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match Pin::new(&mut self.join).poll(cx) {
             Poll::Pending => Poll::Pending,

@@ -2,9 +2,9 @@
 //! lifecycle instruments.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
 
-use opentelemetry::metrics::{Counter, Meter, UpDownCounter};
+use opentelemetry::metrics::{Counter, Meter, MeterProvider, UpDownCounter};
 use opentelemetry::{KeyValue, global};
 
 use crate::panic::Panicked;
@@ -14,9 +14,63 @@ use crate::telemetry::limits::label;
 /// The name the instruments' meter (instrumentation scope) is registered under.
 const SCOPE: &str = "mruntime";
 
-/// An explicit meter set by [`init_panic_metrics`]; `None` means "the global provider, as it
-/// is at the time of each panic".
-static EXPLICIT_METER: RwLock<Option<Meter>> = RwLock::new(None);
+/// Where the instruments come from, and the instruments built from it.
+struct Source {
+    /// An explicit meter set by [`init_panic_metrics`]; `None` means "the global provider, as it
+    /// is at the time of each panic".
+    explicit: Option<Meter>,
+    /// The counters, built once per meter: building them from a meter costs more than counting
+    /// (~770 instructions per panic under the no-op provider, and an instrument lookup under the
+    /// SDK's).
+    cached: Option<Counters>,
+}
+
+struct Counters {
+    /// The global provider these were built from (`None`: from the explicit meter). A `Weak`
+    /// pins the provider's allocation, not the provider: while it is held no other provider can
+    /// get the same address, so an address compare tells whether the global provider was
+    /// replaced, and dropping a replaced provider still shuts it down.
+    global: Option<Weak<dyn MeterProvider + Send + Sync>>,
+    panics: Counter<u64>,
+    restarts: Counter<u64>,
+}
+
+impl Counters {
+    fn new(meter: &Meter, global: Option<Weak<dyn MeterProvider + Send + Sync>>) -> Self {
+        Counters {
+            global,
+            panics: meter
+                .u64_counter("panic_recovered_total")
+                .with_unit("1")
+                .with_description("Total number of recovered panics")
+                .build(),
+            restarts: meter
+                .u64_counter("task_restarts_total")
+                .with_unit("1")
+                .with_description("Total number of restarts of supervised tasks")
+                .build(),
+        }
+    }
+
+    /// Whether these counters are the ones to use now: built from the explicit meter, or from
+    /// the global provider that is installed now.
+    fn current(&self, explicit: bool, global: Option<&GlobalProvider>) -> bool {
+        match (&self.global, global) {
+            (None, None) => explicit,
+            (Some(built_from), Some(now)) => {
+                std::ptr::addr_eq(built_from.as_ptr(), Arc::as_ptr(now))
+            }
+            _ => false,
+        }
+    }
+}
+
+type GlobalProvider = Arc<dyn MeterProvider + Send + Sync>;
+
+static SOURCE: RwLock<Source> = RwLock::new(Source {
+    explicit: None,
+    cached: None,
+});
 
 /// Sets the meter mruntime's instruments are created from (the Go `InitPanicMetrics`).
 ///
@@ -29,20 +83,53 @@ static EXPLICIT_METER: RwLock<Option<Meter>> = RwLock::new(None);
 /// mruntime::init_panic_metrics(opentelemetry::metrics::MeterProvider::meter(&provider, "my-service"));
 /// ```
 pub fn init_panic_metrics(meter: Meter) {
-    *EXPLICIT_METER
-        .write()
-        .unwrap_or_else(PoisonError::into_inner) = Some(meter);
+    {
+        let mut source = SOURCE.write().unwrap_or_else(PoisonError::into_inner);
+        source.cached = Some(Counters::new(&meter, None));
+        source.explicit = Some(meter);
+    }
     if task_metrics_enabled() {
         enable_task_metrics(true); // rebuild the lifecycle instruments on the new meter
     }
 }
 
 fn meter() -> Meter {
-    EXPLICIT_METER
+    SOURCE
         .read()
         .unwrap_or_else(PoisonError::into_inner)
+        .explicit
         .clone()
         .unwrap_or_else(|| global::meter(SCOPE))
+}
+
+/// One of the counters of the current meter: the cached one while the meter has not changed (a
+/// read lock and, without an explicit meter, the global provider's `Arc` cloned), else one of
+/// new counters, cached for the next call. No lock is held while the counter is used or built,
+/// so an exporter or a subscriber that ends up here again cannot deadlock.
+fn counter(pick: fn(&Counters) -> &Counter<u64>) -> Counter<u64> {
+    let (explicit, global) = {
+        let source = SOURCE.read().unwrap_or_else(PoisonError::into_inner);
+        let global = source.explicit.is_none().then(global::meter_provider);
+        if let Some(counters) = &source.cached {
+            if counters.current(source.explicit.is_some(), global.as_ref()) {
+                return pick(counters).clone();
+            }
+        }
+        (source.explicit.clone(), global)
+    };
+    let counters = match (explicit, global) {
+        (Some(meter), _) => Counters::new(&meter, None),
+        (None, Some(global)) => Counters::new(&global.meter(SCOPE), Some(Arc::downgrade(&global))),
+        (None, None) => Counters::new(&global::meter(SCOPE), None),
+    };
+    let picked = pick(&counters).clone();
+    let mut source = SOURCE.write().unwrap_or_else(PoisonError::into_inner);
+    // Those of the global provider only: `init_panic_metrics` caches its own, and a meter it set
+    // meanwhile takes over.
+    if source.explicit.is_none() && counters.global.is_some() {
+        source.cached = Some(counters);
+    }
+    picked
 }
 
 fn site_labels(site: &Site) -> [KeyValue; 3] {
@@ -55,28 +142,17 @@ fn site_labels(site: &Site) -> [KeyValue; 3] {
 
 /// Counts one recovered panic: `panic_recovered_total{component, goroutine_name, policy}`.
 pub(crate) fn panic_recovered(panicked: &Panicked) {
-    let counter: Counter<u64> = meter()
-        .u64_counter("panic_recovered_total")
-        .with_unit("1")
-        .with_description("Total number of recovered panics")
-        .build();
-    counter.add(1, &site_labels(panicked.site()));
+    let labels = site_labels(panicked.site());
+    counter(|c| &c.panics).add(1, &labels);
 }
 
 /// Counts one restart of a supervised task: `task_restarts_total{component, goroutine_name}`.
 pub(crate) fn task_restarted(site: &Site) {
-    let counter: Counter<u64> = meter()
-        .u64_counter("task_restarts_total")
-        .with_unit("1")
-        .with_description("Total number of restarts of supervised tasks")
-        .build();
-    counter.add(
-        1,
-        &[
-            KeyValue::new("component", label(site.component())),
-            KeyValue::new("goroutine_name", label(site.name())),
-        ],
-    );
+    let labels = [
+        KeyValue::new("component", label(site.component())),
+        KeyValue::new("goroutine_name", label(site.name())),
+    ];
+    counter(|c| &c.restarts).add(1, &labels);
 }
 
 struct Lifecycle {

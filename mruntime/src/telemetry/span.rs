@@ -42,8 +42,15 @@ pub(crate) fn task_span(site: &Site) -> Span {
     }
 }
 
+/// Whether a task's span can be recorded at all: the inlined half of [`task_span`].
+#[inline(always)]
+pub(crate) fn task_span_wanted() -> bool {
+    tracing::level_enabled!(Level::INFO)
+}
+
+/// The out-of-line half of [`task_span`].
 #[inline(never)]
-fn new_task_span(site: &Site) -> Span {
+pub(crate) fn new_task_span(site: &Site) -> Span {
     tracing::info_span!(
         target: "mruntime",
         "mruntime.task",
