@@ -96,6 +96,12 @@ pub(crate) enum RecoverBody {
     /// A sync function whose last statement builds the future that holds the user's code:
     /// `Box::pin(async move { .. })` as `#[async_trait]` writes it, or a bare `async move { .. }`.
     /// That async block is what gets guarded.
+    /// A function returning `impl Stream`: the body (sync, or an `async fn`'s future) runs
+    /// guarded while it makes the stream, and the stream it returns is guarded on every poll.
+    Stream {
+        /// Whether the function is an `async fn`.
+        is_async: bool,
+    },
     ReturnsAsyncBlock {
         /// Index of the statement in the body.
         stmt: usize,

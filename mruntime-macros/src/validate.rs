@@ -44,6 +44,15 @@ pub(crate) fn recover(
         panicguard::check(&func, args.allow_raw_spawn.is_some(), &mut errors);
         let ret = Ret::of(&func.sig.output);
         let body = recover_body(&func);
+        if let (RecoverBody::Stream { .. }, Some(on_panic)) = (&body, &args.on_panic) {
+            let (key, handler) = (&on_panic.key, &on_panic.handler);
+            errors.push(syn::Error::new_spanned(
+                quote::quote!(#key = #handler),
+                "`on_panic` does not apply to a function returning `impl Stream`: after a panic \
+                 the stream yields one last item made by `mruntime::FromPanic` (for \
+                 `Result<T, E>`: `Err(E::from(panicked))`) and ends; remove `on_panic`",
+            ));
+        }
         if policy == Policy::KeepRunning && args.on_panic.is_none() {
             // What the guard yields: the function's return type, or its future's output.
             match &body {
@@ -57,7 +66,8 @@ pub(crate) fn recover(
                 } => {
                     check_keep_running_ret(ty, &mut errors);
                 }
-                RecoverBody::ReturnsAsyncBlock { output: None, .. } => {}
+                RecoverBody::ReturnsAsyncBlock { output: None, .. } | RecoverBody::Stream { .. } => {
+                }
             }
         }
         if let Some(site) = site(&args, Some(&func.sig.ident)) {
@@ -240,18 +250,41 @@ fn check_keep_running_ret(ty: &Type, errors: &mut Errors) {
 
 /// `Future<Output = T>`, `core::future::Future<..>`.
 fn is_future_bound(bound: &syn::TypeParamBound) -> bool {
+    is_bound_named(bound, "Future")
+}
+
+/// Whether `bound` is the trait `name` (by its last path segment).
+fn is_bound_named(bound: &syn::TypeParamBound, name: &str) -> bool {
     match bound {
         syn::TypeParamBound::Trait(bound) => bound
             .path
             .segments
             .last()
-            .is_some_and(|segment| segment.ident == "Future"),
+            .is_some_and(|segment| segment.ident == name),
         _ => false,
     }
 }
 
-/// Finds the future a sync function builds as its last statement, as `#[async_trait]` does.
+/// `-> impl Stream<Item = ..>` (`futures::Stream`, `futures_core::Stream`, `tokio_stream::Stream`).
+fn returns_stream(output: &ReturnType) -> bool {
+    match output {
+        ReturnType::Type(_, ty) => matches!(
+            strip_parens(ty),
+            Type::ImplTrait(impl_trait)
+                if impl_trait.bounds.iter().any(|bound| is_bound_named(bound, "Stream"))
+        ),
+        ReturnType::Default => false,
+    }
+}
+
+/// What runs the user's code: a stream the function returns, the future a sync function builds
+/// as its last statement (as `#[async_trait]` does), or the body itself.
 fn recover_body(func: &GuardedFn) -> RecoverBody {
+    if returns_stream(&func.sig.output) {
+        return RecoverBody::Stream {
+            is_async: func.sig.asyncness.is_some(),
+        };
+    }
     if func.sig.asyncness.is_some() {
         return RecoverBody::Async;
     }

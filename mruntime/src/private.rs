@@ -31,7 +31,6 @@ pub fn guard_stream_sync<S, F>(site: &'static Site, make: F) -> GuardedStream<S,
 where
     F: FnOnce() -> S,
     S: futures_core::Stream,
-    S::Item: StreamItem,
 {
     crate::guard::stream_sync(site, make)
 }
@@ -46,7 +45,6 @@ pub async fn guard_stream_async<S, Fut>(
 where
     Fut: Future<Output = S>,
     S: futures_core::Stream,
-    S::Item: StreamItem,
 {
     crate::guard::stream_async(site, make).await
 }

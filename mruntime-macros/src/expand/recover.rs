@@ -21,7 +21,9 @@ use crate::model::{Policy, Recover, RecoverBody, Ret};
 /// ```
 ///
 /// A sync function that returns `Box::pin(async move { .. })` (what `#[async_trait]` writes)
-/// or `async move { .. }` keeps its body, and that async block is guarded instead.
+/// or `async move { .. }` keeps its body, and that async block is guarded instead. A function
+/// returning `impl Stream` becomes `guard_stream_sync(&SITE, move || BODY)` (or
+/// `guard_stream_async(&SITE, async move BODY).await`): the stream is guarded on every poll.
 pub(crate) fn recover(model: &Recover) -> TokenStream {
     let GuardedFn {
         outer_attrs,
@@ -43,6 +45,15 @@ pub(crate) fn recover(model: &Recover) -> TokenStream {
             let guarded =
                 quote!(::mruntime::__private::guard_async(#site_ref, async move #body).await);
             outcome(model, guarded, Some(&model.ret), ret_span(model))
+        }
+        // The stream's own guard yields the last item for a panic, and applies the policy.
+        RecoverBody::Stream { is_async: false } => {
+            let body = typed_body(&model.ret, TokenStream::new(), block);
+            quote!(::mruntime::__private::guard_stream_sync(#site_ref, move || #body))
+        }
+        RecoverBody::Stream { is_async: true } => {
+            let body = typed_body(&model.ret, TokenStream::new(), block);
+            quote!(::mruntime::__private::guard_stream_async(#site_ref, async move #body).await)
         }
         RecoverBody::ReturnsAsyncBlock { stmt, output } => {
             let stmts = block

@@ -70,7 +70,7 @@ impl<St, S: AsSite> GuardedStream<St, S> {
 impl<St, S> Stream for GuardedStream<St, S>
 where
     St: Stream,
-    St::Item: FromPanic,
+    St::Item: StreamItem,
     S: AsSite,
 {
     type Item = St::Item;
@@ -120,7 +120,7 @@ where
 impl<St, S> FusedStream for GuardedStream<St, S>
 where
     St: Stream,
-    St::Item: FromPanic,
+    St::Item: StreamItem,
     S: AsSite,
 {
     fn is_terminated(&self) -> bool {
