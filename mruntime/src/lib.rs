@@ -62,11 +62,8 @@ mod telemetry;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use guard::{FromPanic, GuardedFuture, guard, guard_future};
-pub use panic::{
-    BacktraceCapture, OpaquePayload, PanicLocation, Panicked, install_panic_hook,
-    set_backtrace_capture,
-};
+pub use guard::{FromPanic, GuardedFuture, guard, guard_future, install_panic_hook};
+pub use panic::{BacktraceCapture, OpaquePayload, PanicLocation, Panicked, set_backtrace_capture};
 pub use policy::{PanicPolicy, RestartPolicy};
 pub use site::{AsSite, Site};
 pub use task::{
