@@ -5,10 +5,12 @@
 mod capture;
 mod child;
 pub mod otel;
+mod reports;
 pub mod service;
 
 pub use capture::{Capture, CapturedEvent, CapturedSpan};
 pub use child::{ChildOutcome, child_scenario, run_child};
+pub use reports::{Report, keep_reports, reports_of};
 
 /// Lets every ready task run until all wait on a timer or a cancellation (on the paused clock time
 /// only moves when nothing else can run, so this is deterministic).
