@@ -268,3 +268,54 @@ fn nested_guards_each_report_their_own_caught_elsewhere_panics() {
     assert_eq!(outer.len(), 1, "{outer:#?}");
     assert_eq!(outer[0].message, "under outer");
 }
+
+#[test]
+fn a_panic_caught_elsewhere_is_counted_with_its_guards_labels() {
+    let metrics = mruntime_tests::otel::Metrics::new();
+    opentelemetry::global::set_meter_provider(metrics.provider.clone());
+
+    mruntime::guard("counted-elsewhere", "n", KeepRunning, || {
+        let _ = catch_unwind(|| panic!("one"));
+        let _ = catch_unwind(|| panic!("two"));
+    })
+    .unwrap();
+
+    let points = metrics.u64_sum("panic_recovered_total");
+    let ours: Vec<_> = points
+        .iter()
+        .filter(|(labels, _)| labels["component"] == "counted-elsewhere")
+        .collect();
+    assert_eq!(
+        ours,
+        [&(
+            mruntime_tests::otel::panic_labels("counted-elsewhere", "n", "KeepRunning"),
+            2
+        )]
+    );
+}
+
+#[test]
+fn at_most_64_panics_caught_elsewhere_wait_per_thread_the_oldest_are_dropped() {
+    keep_reports();
+
+    mruntime::guard("queue-bound", "n", KeepRunning, || {
+        for i in 0..70 {
+            let _ = catch_unwind(move || panic!("caught {i}"));
+        }
+    })
+    .unwrap();
+
+    let messages: Vec<String> = reports_of("queue-bound")
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    let newest: Vec<String> = (6..70).map(|i| format!("caught {i}")).collect();
+    assert_eq!(messages, newest);
+
+    // The count of dropped ones was told and reset: the next guard starts clean.
+    mruntime::guard("queue-bound-after", "n", KeepRunning, || {
+        let _ = catch_unwind(|| panic!("after"));
+    })
+    .unwrap();
+    assert_eq!(reports_of("queue-bound-after").len(), 1);
+}

@@ -161,6 +161,12 @@ pub(crate) fn run_sync<T>(site: &Site, f: impl FnOnce() -> T) -> Result<T, Panic
 ///
 /// `#[recover]` on a sync fn expands to the same guard.
 ///
+/// A panic raised inside `f` but caught there by other code (your own `catch_unwind`, tokio's
+/// task harness when `f` drives a `LocalSet` or a `block_on`) is reported once too, when this
+/// guard returns, marked [`caught_elsewhere`](Panicked::caught_elsewhere), and no policy applies
+/// to it. The span is entered and exited around the guard: a subscriber that panics in
+/// `on_enter` or `on_exit` panics in the caller, where an enclosing guard recovers it.
+///
 /// ```
 /// use mruntime::PanicPolicy;
 ///
