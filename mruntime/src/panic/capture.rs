@@ -163,10 +163,20 @@ impl Entered<'_> {
     /// (then call [`take_settled`] for this frame): the one extra read of a normal return.
     #[inline]
     pub(crate) fn exit(self) -> bool {
-        HOT.with(|h| {
+        let pending = HOT.with(|h| {
             h.innermost.set(self.previous);
             h.pending.get() != 0
-        })
+        });
+        std::mem::forget(self);
+        pending
+    }
+}
+
+/// Restores the previous guard if the guard's own code unwinds past [`Entered::exit`], so the
+/// hook never sees a frame that left the stack.
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        let _ = HOT.try_with(|h| h.innermost.set(self.previous));
     }
 }
 
