@@ -368,3 +368,40 @@ fn pinned_futures_are_polled_in_place() {
     }));
     assert_eq!(out.unwrap(), 6);
 }
+
+#[test]
+fn a_crash_process_task_whose_drop_panics_when_aborted_ends_the_process() {
+    if mruntime_tests::child_scenario().as_deref() == Some("crash-on-drop") {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let handle = mruntime::spawn(
+                "crash-drop",
+                "n",
+                mruntime::PanicPolicy::CrashProcess,
+                async {
+                    let _held = PanicsOnDrop("dropped in a critical section");
+                    std::future::pending::<()>().await;
+                },
+            );
+            tokio::task::yield_now().await;
+            handle.abort();
+            let _ = handle.await;
+        });
+        println!("survived");
+        return;
+    }
+    let child = mruntime_tests::run_child(
+        "a_crash_process_task_whose_drop_panics_when_aborted_ends_the_process",
+        "crash-on-drop",
+    );
+    assert!(child.aborted(), "{:?}\n{}", child.status, child.stderr);
+    assert!(!child.stdout.contains("survived"));
+    assert!(
+        child.stderr.contains("dropped in a critical section"),
+        "{}",
+        child.stderr
+    );
+}

@@ -86,6 +86,10 @@ impl<T> TaskHandle<T> {
     /// Aborts the task: it ends at its next `.await`, and awaiting this handle gives
     /// [`TaskError::Cancelled`] (unless it had already finished). A blocking task cannot be
     /// aborted once it has started.
+    ///
+    /// The task's future is dropped inside its guard: if a value it holds panics in its `Drop`,
+    /// that panic is recovered and reported once (and its policy applies), and awaiting still
+    /// gives [`TaskError::Cancelled`].
     pub fn abort(&self) {
         self.join.abort();
     }
