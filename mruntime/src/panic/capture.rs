@@ -146,7 +146,7 @@ impl Frame {
         let previous = HOT.with(|h| h.innermost.replace(self));
         Entered {
             previous,
-            _frame: std::marker::PhantomData,
+            frame: self,
         }
     }
 }
@@ -155,7 +155,7 @@ impl Frame {
 #[must_use]
 pub(crate) struct Entered<'a> {
     previous: *const Frame,
-    _frame: std::marker::PhantomData<&'a Frame>,
+    frame: &'a Frame,
 }
 
 impl Entered<'_> {
@@ -172,11 +172,13 @@ impl Entered<'_> {
     }
 }
 
-/// Restores the previous guard if the guard's own code unwinds past [`Entered::exit`], so the
-/// hook never sees a frame that left the stack.
+/// Restores the previous guard if the guard's own recovery unwinds past [`Entered::exit`], so
+/// the hook never sees a frame that left the stack, and drops the frame's captures, so none is
+/// ever matched to a later frame at the same address.
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
         let _ = HOT.try_with(|h| h.innermost.set(self.previous));
+        drop(settled_of(self.frame));
     }
 }
 
