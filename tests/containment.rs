@@ -405,3 +405,26 @@ fn a_crash_process_task_whose_drop_panics_when_aborted_ends_the_process() {
         child.stderr
     );
 }
+
+#[test]
+fn a_leaked_payload_is_told_on_stderr_once() {
+    if mruntime_tests::child_scenario().as_deref() == Some("leak-line") {
+        panics_with_a_bomb();
+        return;
+    }
+    let child = mruntime_tests::run_child("a_leaked_payload_is_told_on_stderr_once", "leak-line");
+    assert!(
+        child.status.success(),
+        "{:?}\n{}",
+        child.status,
+        child.stderr
+    );
+    let told = "mruntime: dropping a panic payload panicked; the payload was leaked";
+    assert_eq!(child.stderr.matches(told).count(), 1, "{}", child.stderr);
+    // The payload's own panic is not printed raw by the default hook.
+    assert!(
+        !child.stderr.contains("the payload's drop"),
+        "{}",
+        child.stderr
+    );
+}
