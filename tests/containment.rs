@@ -428,3 +428,38 @@ fn a_leaked_payload_is_told_on_stderr_once() {
         child.stderr
     );
 }
+
+/// Ready at once, and its `Drop` panics.
+struct ReadyThenPanicsOnDrop;
+
+impl std::future::Future for ReadyThenPanicsOnDrop {
+    type Output = u32;
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> std::task::Poll<u32> {
+        std::task::Poll::Ready(1)
+    }
+}
+
+impl Drop for ReadyThenPanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("dropped after ready");
+    }
+}
+
+#[test]
+fn a_completed_future_whose_drop_panics_ends_its_guarded_future_with_panicked() {
+    let _turn = turn();
+    let out = catch_unwind(|| {
+        let mut future = pin!(mruntime::guard_future(
+            "ready-drop",
+            "n",
+            KeepRunning,
+            ReadyThenPanicsOnDrop
+        ));
+        let mut cx = Context::from_waker(Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(result) => result.map_err(|p| p.message().to_owned()),
+            std::task::Poll::Pending => Ok(0),
+        }
+    });
+    assert_eq!(out.unwrap(), Err("dropped after ready".to_owned()));
+}

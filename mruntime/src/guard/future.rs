@@ -20,22 +20,28 @@ pin_project_lite::pin_project! {
     ///
     /// Dropping it before it finished (a task aborted at an `.await`, a request future dropped
     /// by its server) drops the inner future inside the guard too: a panic in the `Drop` of a
-    /// value it holds is recovered and reported once, and the policy applies.
+    /// value it holds is recovered and reported once, and the policy applies. A future that
+    /// completed is dropped at once, inside the guard of the poll that completed it: if that
+    /// drop panics, this future resolves to `Err(Panicked)`.
     #[must_use = "futures do nothing unless polled"]
     pub struct GuardedFuture<F, S: AsSite = Site> {
         #[pin]
         inner: ManuallyDrop<F>,
         site: S,
         span: Span,
+        // The inner future completed and was dropped in the guard of its last poll.
+        dropped: bool,
     }
 
     impl<F, S: AsSite> PinnedDrop for GuardedFuture<F, S> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            // SAFETY: the inner future is dropped here, once, and never used again.
-            unsafe {
-                drop_guarded(this.site.site(), Recovery::Guard, this.inner.get_unchecked_mut())
-            };
+            if !*this.dropped {
+                // SAFETY: the inner future is dropped here, once, and never used again.
+                unsafe {
+                    drop_guarded(this.site.site(), Recovery::Guard, this.inner.get_unchecked_mut())
+                };
+            }
         }
     }
 }
@@ -47,6 +53,7 @@ impl<F, S: AsSite> GuardedFuture<F, S> {
             inner: ManuallyDrop::new(inner),
             site,
             span,
+            dropped: false,
         }
     }
 
@@ -62,7 +69,28 @@ impl<F: Future, S: AsSite> Future for GuardedFuture<F, S> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        poll_guarded(inner(this.inner), this.site.site(), Some(this.span), cx)
+        let (mut slot, dropped) = (this.inner, this.dropped);
+        if *dropped {
+            // Polled after it completed: the inner future is gone (the contract allows this).
+            return Poll::Pending;
+        }
+        let _entered = this.span.enter();
+        // A completed future is dropped at once, in the guard of the poll that completed it, so
+        // the common drop (of a finished future) costs no guard of its own.
+        let polled = catch(this.site.site(), || {
+            let poll = inner(slot.as_mut()).poll(cx);
+            if poll.is_ready() {
+                *dropped = true;
+                // SAFETY: `dropped` is set first: the future is never polled nor dropped again.
+                unsafe { ManuallyDrop::drop(slot.as_mut().get_unchecked_mut()) };
+            }
+            poll
+        });
+        match polled {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panicked) => Poll::Ready(Err(panicked)),
+        }
     }
 }
 
