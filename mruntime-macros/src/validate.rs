@@ -66,8 +66,8 @@ pub(crate) fn recover(
                 } => {
                     check_keep_running_ret(ty, &mut errors);
                 }
-                RecoverBody::ReturnsAsyncBlock { output: None, .. } | RecoverBody::Stream { .. } => {
-                }
+                RecoverBody::ReturnsAsyncBlock { output: None, .. }
+                | RecoverBody::Stream { .. } => {}
             }
         }
         if let Some(site) = site(&args, Some(&func.sig.ident)) {

@@ -65,12 +65,9 @@ pub mod __private;
 
 pub use guard::{
     FromPanic, GuardedFuture, GuardedStream, RecoverError, StreamItem, guard, guard_future,
-    guard_stream,
+    guard_stream, install_panic_hook,
 };
-pub use panic::{
-    BacktraceCapture, OpaquePayload, PanicLocation, Panicked, install_panic_hook,
-    set_backtrace_capture,
-};
+pub use panic::{BacktraceCapture, OpaquePayload, PanicLocation, Panicked, set_backtrace_capture};
 pub use policy::{PanicPolicy, RestartPolicy};
 pub use site::{AsSite, Site};
 pub use task::{

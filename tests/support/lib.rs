@@ -5,12 +5,14 @@
 mod capture;
 mod child;
 pub mod otel;
+mod reports;
 pub mod service;
 
 pub use capture::{Capture, CapturedEvent, CapturedSpan};
 pub use child::{
     CHILD_TIMEOUT, ChildOutcome, child_scenario, mark_crash_start, run_child, run_child_within,
 };
+pub use reports::{Report, keep_reports, reports_of};
 
 /// Lets every ready task run until all wait on a timer or a cancellation (on the paused clock time
 /// only moves when nothing else can run, so this is deterministic).

@@ -2,12 +2,13 @@
 //! guard and the future's span.
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tracing::Span;
 
-use crate::guard::catch;
+use crate::guard::{Recovery, catch, drop_guarded};
 use crate::panic::Panicked;
 use crate::site::{AsSite, Site};
 
@@ -16,19 +17,44 @@ pin_project_lite::pin_project! {
     ///
     /// Resolves to `Ok(output)`, or to `Err(Panicked)` once a panic was recovered and reported.
     /// Made by [`guard_future`](crate::guard_future), `#[recover]` on async fns and every spawn.
+    ///
+    /// Dropping it before it finished (a task aborted at an `.await`, a request future dropped
+    /// by its server) drops the inner future inside the guard too: a panic in the `Drop` of a
+    /// value it holds is recovered and reported once, and the policy applies. A future that
+    /// completed is dropped at once, inside the guard of the poll that completed it: if that
+    /// drop panics, this future resolves to `Err(Panicked)`.
     #[must_use = "futures do nothing unless polled"]
-    pub struct GuardedFuture<F, S = Site> {
+    pub struct GuardedFuture<F, S: AsSite = Site> {
         #[pin]
-        inner: F,
+        inner: ManuallyDrop<F>,
         site: S,
         span: Span,
+        // The inner future completed and was dropped in the guard of its last poll.
+        dropped: bool,
+    }
+
+    impl<F, S: AsSite> PinnedDrop for GuardedFuture<F, S> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !*this.dropped {
+                // SAFETY: the inner future is dropped here, once, and never used again.
+                unsafe {
+                    drop_guarded(this.site.site(), Recovery::Guard, this.inner.get_unchecked_mut())
+                };
+            }
+        }
     }
 }
 
 impl<F, S: AsSite> GuardedFuture<F, S> {
     #[inline]
     pub(crate) fn new(inner: F, site: S, span: Span) -> Self {
-        GuardedFuture { inner, site, span }
+        GuardedFuture {
+            inner: ManuallyDrop::new(inner),
+            site,
+            span,
+            dropped: false,
+        }
     }
 
     /// The site (component, name, policy) this future is guarded under.
@@ -43,11 +69,36 @@ impl<F: Future, S: AsSite> Future for GuardedFuture<F, S> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        // The span is always there (`Span::none()` when disabled): entered directly, without
-        // the `Option` of `poll_guarded_in`, which cost a few instructions per poll.
+        let (mut slot, dropped) = (this.inner, this.dropped);
+        if *dropped {
+            // Polled after it completed: the inner future is gone (the contract allows this).
+            return Poll::Pending;
+        }
         let _entered = this.span.enter();
-        poll_guarded(this.inner, this.site.site(), cx)
+        // A completed future is dropped at once, in the guard of the poll that completed it, so
+        // the common drop (of a finished future) costs no guard of its own.
+        let polled = catch(this.site.site(), || {
+            let poll = inner(slot.as_mut()).poll(cx);
+            if poll.is_ready() {
+                *dropped = true;
+                // SAFETY: `dropped` is set first: the future is never polled nor dropped again.
+                unsafe { ManuallyDrop::drop(slot.as_mut().get_unchecked_mut()) };
+            }
+            poll
+        });
+        match polled {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panicked) => Poll::Ready(Err(panicked)),
+        }
     }
+}
+
+/// The inner future, pinned: `ManuallyDrop` only defers its drop (to [`drop_guarded`]).
+#[inline]
+fn inner<F>(inner: Pin<&mut ManuallyDrop<F>>) -> Pin<&mut F> {
+    // SAFETY: `ManuallyDrop<F>` is `repr(transparent)`, and the future is never moved out of it.
+    unsafe { inner.map_unchecked_mut(|f| &mut **f) }
 }
 
 /// One poll of `inner` inside `span` (when there is one) and a guard for `site`.
@@ -104,18 +155,35 @@ pin_project_lite::pin_project! {
     /// carries nothing for it (`P = ()`). Both give the same `JoinHandle`. Every byte counts
     /// here: tokio rounds a task's cell up to a multiple of 128 bytes, and a trivial task has 16
     /// bytes of slack, which the site's pointer fits in and a 40-byte `Span` does not.
-    pub(crate) struct TaskFuture<F, S, P> {
+    ///
+    /// As a [`GuardedFuture`], it drops the task's future inside the guard (an aborted task's
+    /// `Drop` that panics is recovered and reported).
+    pub(crate) struct TaskFuture<F, S: AsSite, P> {
         #[pin]
-        inner: F,
+        inner: ManuallyDrop<F>,
         site: S,
         span: P,
     }
+
+    impl<F, S: AsSite, P> PinnedDrop for TaskFuture<F, S, P> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // SAFETY: the inner future is dropped here, once, and never used again.
+            unsafe {
+                drop_guarded(this.site.site(), Recovery::Guard, this.inner.get_unchecked_mut())
+            };
+        }
+    }
 }
 
-impl<F, S, P> TaskFuture<F, S, P> {
+impl<F, S: AsSite, P> TaskFuture<F, S, P> {
     #[inline]
     pub(crate) fn new(inner: F, site: S, span: P) -> Self {
-        TaskFuture { inner, site, span }
+        TaskFuture {
+            inner: ManuallyDrop::new(inner),
+            site,
+            span,
+        }
     }
 }
 
@@ -125,6 +193,6 @@ impl<F: Future, S: AsSite, P: SpanSlot> Future for TaskFuture<F, S, P> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        poll_guarded_in(this.inner, this.site.site(), this.span.span(), cx)
+        poll_guarded_in(inner(this.inner), this.site.site(), this.span.span(), cx)
     }
 }

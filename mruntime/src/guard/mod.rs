@@ -1,20 +1,25 @@
 //! Guards: run a closure or poll a future with panics caught, reported once, and the policy
 //! applied. One code path ([`catch`] then [`recovered`]) serves sync calls, futures and tasks.
 
+mod drop;
 mod from_panic;
 mod future;
+mod hook;
 mod stream;
 
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 
+pub(crate) use drop::{DropGuarded, drop_guarded};
 pub use from_panic::{FromPanic, RecoverError};
 pub use future::GuardedFuture;
 pub(crate) use future::TaskFuture;
+pub use hook::install_panic_hook;
 pub use stream::{GuardedStream, StreamItem, guard_stream};
 pub(crate) use stream::{make_async as stream_async, make_sync as stream_sync};
 
-use crate::panic::{Panicked, enter_guard, exit_guard, take_captured};
+use crate::panic::Panicked;
+use crate::panic::capture::{self, Frame, Settled};
 use crate::policy::PanicPolicy;
 use crate::site::Site;
 use crate::telemetry;
@@ -43,18 +48,30 @@ pub(crate) fn catch_as<T>(
     recovery: Recovery,
     f: impl FnOnce() -> T,
 ) -> Result<T, Panicked> {
-    let previous = enter_guard(site);
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    exit_guard(previous);
-    match result {
-        Ok(value) => Ok(value),
-        Err(payload) => Err(recovered(site, payload, recovery)),
+    install_panic_hook();
+    let frame = Frame::new(site);
+    let entered = frame.enter();
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(value) => {
+            if entered.exit() {
+                report_settled(capture::take_settled(&frame));
+            }
+            Ok(value)
+        }
+        Err(payload) => {
+            // Still the innermost guard: `recovered` takes this guard's capture of the panic.
+            let panicked = recovered(site, payload, recovery);
+            let _ = entered.exit();
+            Err(panicked)
+        }
     }
 }
 
 /// The one place a caught panic is turned into a [`Panicked`] and reported (exactly once), and,
-/// for a guard, its policy applied. Under `CrashProcess` the crash deadline is armed before the
-/// report starts, so a sink that hangs cannot keep the process alive.
+/// for a guard, its policy applied. Called while the guard that caught it is still the
+/// innermost guard: it takes that guard's capture of this very panic, and reports the panics
+/// raised under the guard that other code caught. Under `CrashProcess` the crash deadline is
+/// armed before the report starts, so a sink that hangs cannot keep the process alive.
 #[cold]
 #[inline(never)]
 pub(crate) fn recovered(
@@ -66,15 +83,22 @@ pub(crate) fn recovered(
         Recovery::Guard => 1,
         Recovery::Attempt(n) => n,
     };
-    let panicked = Panicked::new(*site, payload, take_captured()).with_attempt(attempt);
+    let captured = capture::take_captured(&*payload);
+    let panicked = Panicked::new(*site, payload, captured).with_attempt(attempt);
+    let settled = capture::take_settled_of_innermost();
     match (recovery, panicked.policy()) {
-        (Recovery::Guard, PanicPolicy::CrashProcess) => {
-            telemetry::crash(&panicked, || telemetry::report(&panicked))
-        }
+        (Recovery::Guard, PanicPolicy::CrashProcess) => telemetry::crash(&panicked, || {
+            telemetry::report(&panicked);
+            report_settled(settled);
+        }),
         (Recovery::Attempt(_), PanicPolicy::CrashProcess) => {
-            telemetry::report_under_deadline(&panicked)
+            telemetry::report_under_deadline(&panicked);
+            report_settled(settled);
         }
-        _ => telemetry::report(&panicked),
+        _ => {
+            telemetry::report(&panicked);
+            report_settled(settled);
+        }
     }
     panicked
 }
@@ -86,6 +110,35 @@ pub(crate) fn apply_policy(panicked: &Panicked, last_words: impl FnOnce()) {
         telemetry::crash(panicked, last_words);
     }
     last_words();
+}
+
+/// Reports, once each, the panics raised under an exiting guard that other code caught (a
+/// `catch_unwind` of the user's, tokio's task harness under a `LocalSet` or `block_on`): marked
+/// caught elsewhere, with no policy applied (the code that caught a panic decided what follows).
+#[cold]
+#[inline(never)]
+fn report_settled(settled: Settled) {
+    for capture in settled.captures {
+        telemetry::report(&Panicked::caught_elsewhere_from(capture));
+    }
+    if settled.lost > 0 {
+        eprintln!(
+            "mruntime: {} panics caught by code outside mruntime's guards on this thread were not \
+             reported: more than {} were waiting for their guards to exit",
+            settled.lost,
+            capture::CAPTURE_QUEUE_LIMIT
+        );
+    }
+}
+
+/// A panic of a task that escaped every guard and that tokio caught (a subscriber panicking as
+/// the task's span is entered, say): reported once when the task's handle receives it; no
+/// policy applies, the task being over.
+#[cold]
+pub(crate) fn escaped(site: &Site, payload: Box<dyn std::any::Any + Send>) -> Panicked {
+    let panicked = Panicked::new(*site, payload, None);
+    telemetry::report(&panicked);
+    panicked
 }
 
 /// With `panic = "abort"` nothing unwinds, so no guard can catch: the hook reports the panic
@@ -126,6 +179,12 @@ pub(crate) fn run_sync<T>(site: &Site, f: impl FnOnce() -> T) -> Result<T, Panic
 ///   never returns.
 ///
 /// `#[recover]` on a sync fn expands to the same guard.
+///
+/// A panic raised inside `f` but caught there by other code (your own `catch_unwind`, tokio's
+/// task harness when `f` drives a `LocalSet` or a `block_on`) is reported once too, when this
+/// guard returns, marked [`caught_elsewhere`](Panicked::caught_elsewhere), and no policy applies
+/// to it. The span is entered and exited around the guard: a subscriber that panics in
+/// `on_enter` or `on_exit` panics in the caller, where an enclosing guard recovers it.
 ///
 /// ```
 /// use mruntime::PanicPolicy;

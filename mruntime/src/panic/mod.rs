@@ -1,8 +1,9 @@
-//! The recovered panic ([`Panicked`]) and how it is captured (the hook and its thread-local slot).
+//! The recovered panic ([`Panicked`]) and what the hook captures for guards (a thread-local
+//! state the `guard` floor's hook fills and its guards read).
 
-mod hook;
+pub(crate) mod capture;
 pub(crate) mod panicked;
 
-pub use hook::{BacktraceCapture, install_panic_hook, set_backtrace_capture};
-pub(crate) use hook::{Captured, Silenced, enter_guard, exit_guard, take_captured};
+pub use capture::{BacktraceCapture, set_backtrace_capture};
+pub(crate) use capture::{Captured, Silenced};
 pub use panicked::{OpaquePayload, PanicLocation, Panicked};

@@ -2,10 +2,13 @@
 
 use std::any::Any;
 use std::backtrace::Backtrace;
+use std::borrow::Cow;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use crate::panic::Captured;
+use crate::panic::capture::{Capture, drop_payload};
 use crate::policy::PanicPolicy;
 use crate::site::Site;
 
@@ -69,7 +72,31 @@ enum Payload {
 }
 
 /// A payload only reachable through `&mut` or by value, hence `Sync` whatever it holds.
-struct Exclusive(Box<dyn Any + Send>);
+/// Dropping it never panics: a payload whose own `Drop` panics is leaked instead.
+struct Exclusive(ManuallyDrop<Box<dyn Any + Send>>);
+
+impl Exclusive {
+    fn new(payload: Box<dyn Any + Send>) -> Self {
+        Exclusive(ManuallyDrop::new(payload))
+    }
+
+    fn get_mut(&mut self) -> &mut (dyn Any + Send) {
+        &mut **self.0
+    }
+
+    fn into_inner(self) -> Box<dyn Any + Send> {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the payload is taken out exactly once.
+        unsafe { ManuallyDrop::take(&mut this.0) }
+    }
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        // SAFETY: drop runs once and nothing reads the payload after it.
+        drop_payload(unsafe { ManuallyDrop::take(&mut self.0) });
+    }
+}
 
 // SAFETY: `Exclusive` never hands out a shared reference to its content: it is read only
 // through `&mut self` (`Panicked::payload_mut`) or by value (`Panicked::into_payload`), so no
@@ -84,7 +111,7 @@ impl Payload {
         };
         match payload.downcast::<String>() {
             Ok(s) => Payload::String(*s),
-            Err(payload) => Payload::Other(Exclusive(payload)),
+            Err(payload) => Payload::Other(Exclusive::new(payload)),
         }
     }
 }
@@ -121,6 +148,7 @@ struct Inner {
     location: Option<PanicLocation>,
     backtrace: Option<Arc<Backtrace>>,
     attempt: u32,
+    caught_elsewhere: bool,
 }
 
 impl Panicked {
@@ -140,6 +168,7 @@ impl Panicked {
                 location,
                 backtrace,
                 attempt: 1,
+                caught_elsewhere: false,
             }),
         }
     }
@@ -192,9 +221,11 @@ impl Panicked {
         }
     }
 
-    /// Where the panic happened, when the panic went through mruntime's hook (it does unless the
-    /// hook was replaced after mruntime installed it, or the panic was raised with
-    /// [`std::panic::resume_unwind`], which calls no hook).
+    /// Where the panic happened, when the panic went through mruntime's hook. It is `None` when
+    /// the hook was replaced after mruntime installed it, and for a payload re-raised with
+    /// [`std::panic::resume_unwind`] (which calls no hook) unless the panic that first carried
+    /// it was raised under the same guard call and caught inside it: then it is that panic's
+    /// location. Never the location of another panic.
     pub fn location(&self) -> Option<&PanicLocation> {
         self.inner.location.as_ref()
     }
@@ -204,6 +235,42 @@ impl Panicked {
     /// resolved to symbols only when displayed.
     pub fn backtrace(&self) -> Option<&Backtrace> {
         self.inner.backtrace.as_deref()
+    }
+
+    /// Whether other code caught this panic before any guard of mruntime's could: it was raised
+    /// inside the guard named by [`component`](Self::component) and [`name`](Self::name), and
+    /// caught there by a `catch_unwind` of yours, by tokio's task harness (the guarded code
+    /// drove a `LocalSet` or a current-thread runtime's `block_on` whose task panicked), or by
+    /// any other executor. mruntime reports such a panic once, when that guard exits, and the
+    /// guard's policy does not apply: the code that caught it decided what follows. No call
+    /// returns such a `Panicked`: an [`ErrorReporter`](crate::ErrorReporter) receives it (and
+    /// the tracing event carries `panic.caught_elsewhere = true`). Its payload is the message
+    /// as the hook saw it (at most 4096 bytes), or an [`OpaquePayload`].
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use mruntime::{ErrorReporter, Panicked, PanicPolicy};
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct Seen(Arc<Mutex<Vec<(String, bool)>>>);
+    /// impl ErrorReporter for Seen {
+    ///     fn report(&self, p: &Panicked) {
+    ///         self.0.lock().unwrap().push((p.message().to_owned(), p.caught_elsewhere()));
+    ///     }
+    /// }
+    ///
+    /// let seen = Seen::default();
+    /// mruntime::set_error_reporter(seen.clone());
+    /// let value = mruntime::guard("jobs", "import", PanicPolicy::KeepRunning, || {
+    ///     let caught = std::panic::catch_unwind(|| panic!("bad row"));
+    ///     caught.is_err() // the guard's call goes on: its own code caught the panic
+    /// });
+    /// mruntime::clear_error_reporter();
+    /// assert_eq!(value.unwrap(), true);
+    /// assert_eq!(*seen.0.lock().unwrap(), [("bad row".to_owned(), true)]);
+    /// ```
+    pub fn caught_elsewhere(&self) -> bool {
+        self.inner.caught_elsewhere
     }
 
     /// The payload, for string payloads (the payload of every `panic!`): downcast it to
@@ -241,7 +308,7 @@ impl Panicked {
         match &mut self.inner.payload {
             Payload::Str(s) => s,
             Payload::String(s) => s,
-            Payload::Other(Exclusive(p)) => &mut **p,
+            Payload::Other(p) => p.get_mut(),
         }
     }
 
@@ -251,7 +318,7 @@ impl Panicked {
         match self.inner.payload {
             Payload::Str(s) => Box::new(s),
             Payload::String(s) => Box::new(s),
-            Payload::Other(Exclusive(p)) => p,
+            Payload::Other(p) => p.into_inner(),
         }
     }
 
@@ -269,8 +336,22 @@ impl Panicked {
                 location: self.inner.location.clone(),
                 backtrace: self.inner.backtrace.clone().filter(|_| keep_backtrace),
                 attempt: self.inner.attempt,
+                caught_elsewhere: self.inner.caught_elsewhere,
             }),
         }
+    }
+
+    /// A panic raised under a guard and caught by other code, from what the hook captured.
+    pub(crate) fn caught_elsewhere_from(capture: Capture) -> Panicked {
+        let (site, message, captured) = capture.into_parts();
+        let payload: Box<dyn Any + Send> = match message {
+            Some(Cow::Borrowed(s)) => Box::new(s),
+            Some(Cow::Owned(s)) => Box::new(s),
+            None => Box::new(OpaquePayload),
+        };
+        let mut panicked = Panicked::new(site, payload, Some(captured));
+        panicked.inner.caught_elsewhere = true;
+        panicked
     }
 
     /// A panic seen only by the hook (built with `panic = "abort"`, where nothing unwinds).
@@ -299,6 +380,7 @@ impl fmt::Debug for Panicked {
             .field("message", &self.message())
             .field("location", &self.location())
             .field("attempt", &self.attempt())
+            .field("caught_elsewhere", &self.caught_elsewhere())
             .field("backtrace", &self.backtrace().map(|_| "captured"))
             .finish()
     }

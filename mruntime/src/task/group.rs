@@ -367,7 +367,7 @@ enum Timer {
 /// There is no public query for the time driver: creating a `Sleep` without it panics, so the
 /// probe catches that panic, silenced (it is no fault of anyone's).
 fn timer(deadline: Duration) -> Timer {
-    crate::panic::install_panic_hook();
+    crate::guard::install_panic_hook();
     if let Ok(sleep) = Silenced::run(|| tokio::time::sleep(deadline)) {
         return Timer::Tokio(sleep);
     }

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use tokio::task::{JoinError, JoinHandle};
 
+use crate::guard::escaped;
 use crate::panic::Panicked;
 use crate::site::Site;
 
@@ -69,8 +70,9 @@ impl From<Panicked> for TaskError {
 /// and [`Task`](crate::Task).
 ///
 /// Awaiting it gives `Ok(value)`, `Err(TaskError::Panicked(_))` or `Err(TaskError::Cancelled)`.
-/// Dropping it detaches the task, which keeps running; its panics are still reported.
-#[must_use = "dropping a TaskHandle detaches the task; await it or keep it to abort it"]
+/// [`detach`](Self::detach) (or dropping it) lets the task run on unobserved; its panics are
+/// still reported.
+#[must_use = "await the TaskHandle, keep it to abort the task, or call `.detach()`"]
 pub struct TaskHandle<T> {
     join: JoinHandle<Result<T, Panicked>>,
     site: Site,
@@ -85,6 +87,10 @@ impl<T> TaskHandle<T> {
     /// Aborts the task: it ends at its next `.await`, and awaiting this handle gives
     /// [`TaskError::Cancelled`] (unless it had already finished). A blocking task cannot be
     /// aborted once it has started.
+    ///
+    /// The task's future is dropped inside its guard: if a value it holds panics in its `Drop`,
+    /// that panic is recovered and reported once (and its policy applies), and awaiting still
+    /// gives [`TaskError::Cancelled`].
     pub fn abort(&self) {
         self.join.abort();
     }
@@ -104,14 +110,37 @@ impl<T> TaskHandle<T> {
         self.site.name()
     }
 
+    /// Detaches the task: it keeps running to its end, and a panic in it is still reported
+    /// (logged, counted, traced, sent to the reporter) by its guard. The fire-and-forget way to
+    /// start a task, instead of `let _ = safe_go!(..)` (which clippy's `let_underscore_future`
+    /// flags, since a `TaskHandle` is a future).
+    ///
+    /// ```
+    /// use mruntime::safe_go;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (sent, received) = tokio::sync::oneshot::channel();
+    /// safe_go!(component = "notification", name = "email-sender", async move {
+    ///     let _ = sent.send("sent");
+    /// })
+    /// .detach();
+    /// assert_eq!(received.await.unwrap(), "sent");
+    /// # }
+    /// ```
+    pub fn detach(self) {
+        drop(self.join);
+    }
+
     fn task_error(&self, error: JoinError) -> TaskError {
         if error.is_cancelled() {
             return TaskError::Cancelled;
         }
-        // The guard catches every panic of the task's own code; what reaches here escaped it
-        // (a panic while dropping the cancelled future, say) and was printed by the default hook.
+        // The guard catches every panic of the task's own code, while it is polled and when it
+        // is dropped; what reaches here escaped it (a subscriber panicking as the task's span
+        // is entered, say). It has not been reported yet: report it now, once (the handle is
+        // consumed when it yields).
         match error.try_into_panic() {
-            Ok(payload) => TaskError::Panicked(Panicked::new(self.site, payload, None)),
+            Ok(payload) => TaskError::Panicked(escaped(&self.site, payload)),
             Err(_) => TaskError::Cancelled,
         }
     }

@@ -42,7 +42,7 @@ where
 
 /// The future of a task no subscriber records: it carries the site and no span.
 #[inline]
-pub(crate) fn untraced_task<F, S>(site: S, future: F) -> TaskFuture<F, S, ()> {
+pub(crate) fn untraced_task<F, S: AsSite>(site: S, future: F) -> TaskFuture<F, S, ()> {
     TaskFuture::new(future, site, ())
 }
 

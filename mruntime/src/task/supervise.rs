@@ -7,7 +7,7 @@ use std::task::Poll;
 
 use tokio::time::Instant;
 
-use crate::guard::{Recovery, apply_policy, catch_as};
+use crate::guard::{DropGuarded, Recovery, apply_policy, catch_as};
 use crate::panic::Panicked;
 use crate::policy::{Intensity, Jitter, RestartPolicy, Verdict};
 use crate::site::{AsSite, Site};
@@ -112,7 +112,8 @@ async fn run_attempt<Fut: Future>(
     let span = telemetry::attempt_span(site, attempt);
     let recovery = Recovery::Attempt(attempt);
     let future = span.in_scope(|| catch_as(site, recovery, make))?;
-    let mut future = pin!(future);
+    // Dropped inside the guard too (the task aborted at an `.await` of this attempt).
+    let mut future = pin!(DropGuarded::new(site, recovery, future));
     poll_fn(|cx| {
         let _entered = span.enter();
         match catch_as(site, recovery, || future.as_mut().poll(cx)) {

@@ -24,35 +24,64 @@ pub use reporter::{ErrorReporter, clear_error_reporter, set_error_reporter};
 pub(crate) use restart::{gave_up, restarted};
 pub(crate) use span::{attempt_span, guard_span, new_task_span, task_span, task_span_wanted};
 
+use std::cell::Cell;
+
 use crate::panic::{Panicked, Silenced};
 use view::SinkView;
+
+/// One sink of a report, as a bit of [`REPORTING`].
+#[derive(Clone, Copy)]
+struct Sink {
+    bit: u8,
+    name: &'static str,
+}
+
+const TRACE: Sink = Sink {
+    bit: 1,
+    name: "tracing subscriber",
+};
+const METRICS: Sink = Sink {
+    bit: 2,
+    name: "metrics exporter",
+};
+const REPORTER: Sink = Sink {
+    bit: 4,
+    name: "error reporter",
+};
+
+thread_local! {
+    /// The sinks running a report on this thread now. A panic recovered inside a sink (a
+    /// reporter that calls a `#[recover]` fn whose work panics) is reported to the other sinks
+    /// only, so reporting never re-enters a sink and nests at most three deep.
+    static REPORTING: Cell<u8> = const { Cell::new(0) };
+}
 
 /// Reports `panicked` once to every sink. Each sink is contained on its own: a panic inside a
 /// subscriber, an exporter or a reporter does not stop the other sinks, does not change the
 /// recovered panic's policy, and is described on stderr once.
 pub(crate) fn report(panicked: &Panicked) {
     let view = SinkView::new(panicked);
-    contain("tracing subscriber", panicked, || trace::emit(&view));
-    contain("metrics exporter", panicked, || {
-        metrics::panic_recovered(panicked)
-    });
-    contain("error reporter", panicked, || {
-        reporter::report(view.for_reporter())
-    });
+    contain(TRACE, panicked, || trace::emit(&view));
+    contain(METRICS, panicked, || metrics::panic_recovered(panicked));
+    contain(REPORTER, panicked, || reporter::report(view.for_reporter()));
 }
 
-/// Runs one sink with the hook silenced; a panic in it is described once on stderr.
-fn contain(sink: &str, panicked: &Panicked, f: impl FnOnce()) {
-    if let Err(fault) = Silenced::run(f) {
-        let fault = fault
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| fault.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("non-string panic payload");
+/// Runs one sink with the hook silenced, unless the panic was recovered inside that very sink;
+/// a panic in it is described once on stderr, and its payload dropped without escaping.
+fn contain(sink: Sink, panicked: &Panicked, f: impl FnOnce()) {
+    let active = REPORTING.try_with(Cell::get).unwrap_or(sink.bit);
+    if active & sink.bit != 0 {
+        return;
+    }
+    let _ = REPORTING.try_with(|r| r.set(active | sink.bit));
+    let result = Silenced::run(f);
+    let _ = REPORTING.try_with(|r| r.set(active));
+    if let Err(fault) = result {
         eprintln!(
-            "mruntime: the {sink} panicked ({}) while reporting a recovered panic; \
+            "mruntime: the {} panicked ({}) while reporting a recovered panic; \
              the recovered panic keeps its policy: {}",
-            egress::stderr_text(fault),
+            sink.name,
+            egress::stderr_text(fault.message().unwrap_or("non-string panic payload")),
             egress::stderr_summary(panicked)
         );
     }

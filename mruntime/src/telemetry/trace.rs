@@ -1,41 +1,110 @@
 //! The trace sink: one ERROR `panic.recovered` event in the guard's span (with the request's
 //! method and path when a `RecoverLayer` is serving one, and `rpc.*` for a gRPC call), and on
 //! the exported OpenTelemetry span an `exception` event and status Error.
+//!
+//! The event is not emitted with `tracing::error!`: that macro trusts the interest tracing
+//! caches per callsite, process-wide, computed by the first thread to reach it; a thread
+//! without a subscriber reaching it first (while another thread's scoped subscriber is being
+//! registered) can cache "never" and lose every later event. The panic path is cold, so it asks
+//! the current dispatcher itself, every time.
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::Status;
-use tracing::Span;
+use tracing::field::{Field, Value, display};
+use tracing::level_filters::STATIC_MAX_LEVEL;
+use tracing::{Event, Level, Metadata, Span};
+use tracing_core::callsite::{DefaultCallsite, Identifier};
+use tracing_core::field::FieldSet;
+use tracing_core::metadata::Kind;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::telemetry::request;
+use crate::telemetry::request::{self, RequestFields};
 use crate::telemetry::view::SinkView;
+
+/// Declares the `panic.recovered` event (its static callsite) and the function that emits it
+/// from one list of fields: each field's name and the expression giving its value (any
+/// `tracing::Value`; an `Option` that is `None` records nothing).
+macro_rules! panic_event {
+    (
+        fn $emit:ident($view:ident, $request:ident, $p:ident) {
+            $($name:literal => $value:expr,)*
+        }
+    ) => {
+        const FIELD_COUNT: usize = ["message", $($name),*].len();
+        static FIELD_NAMES: [&str; FIELD_COUNT] = ["message", $($name),*];
+        static CALLSITE: DefaultCallsite = DefaultCallsite::new(&METADATA);
+        static METADATA: Metadata<'static> = Metadata::new(
+            "panic.recovered",
+            "mruntime",
+            Level::ERROR,
+            Some(file!()),
+            Some(line!()),
+            Some(module_path!()),
+            FieldSet::new(&FIELD_NAMES, Identifier(&CALLSITE)),
+            Kind::EVENT,
+        );
+
+        fn $emit($view: &SinkView<'_>, $request: Option<RequestFields<'_>>) {
+            let $p = $view.for_reporter();
+            let values: [&dyn Value; FIELD_COUNT] = [&"panic.recovered", $(&$value),*];
+            dispatch(values);
+        }
+    };
+}
+
+// The `panic.recovered` event's fields (after `message`), in this order.
+panic_event! {
+    fn emit_event(view, request, p) {
+        "component" => p.component(),
+        "goroutine_name" => p.name(),
+        "policy" => p.policy().as_str(),
+        "attempt" => p.attempt(),
+        "panic.value" => view.value(),
+        "panic.location" => p.location().map(display),
+        "panic.stack" => view.readable_stack(),
+        "panic.component" => non_empty(p.site().component()),
+        "panic.goroutine_name" => non_empty(p.site().name()),
+        "panic.caught_elsewhere" => p.caught_elsewhere().then_some(true),
+        "http.request.method" => request.map(|r| r.method),
+        "url.path" => request.map(|r| r.path),
+        "rpc.system" => request.and_then(|r| r.rpc_system()),
+        "rpc.service" => request.and_then(|r| r.rpc_service_and_method()).map(|(service, _)| service),
+        "rpc.method" => request.and_then(|r| r.rpc_service_and_method()).map(|(_, method)| method),
+    }
+}
+
+fn non_empty(s: &'static str) -> Option<&'static str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// Emits the event to the current dispatcher if it wants it, whatever interest tracing cached.
+fn dispatch(values: [&dyn Value; FIELD_COUNT]) {
+    if Level::ERROR > STATIC_MAX_LEVEL {
+        return;
+    }
+    // Registered once, so that subscribers created later are told of the callsite.
+    let _ = CALLSITE.interest();
+    tracing::dispatcher::get_default(|dispatch| {
+        if !dispatch.enabled(&METADATA) {
+            return;
+        }
+        let fields: Vec<Field> = METADATA.fields().iter().collect();
+        if fields.len() != FIELD_COUNT {
+            return;
+        }
+        let pairs: [(&Field, Option<&dyn Value>); FIELD_COUNT] =
+            std::array::from_fn(|i| (&fields[i], Some(values[i])));
+        dispatch.event(&Event::new(&METADATA, &METADATA.fields().value_set(&pairs)));
+    });
+}
 
 pub(crate) fn emit(view: &SinkView<'_>) {
     request::with_current(|request| emit_in(view, request));
 }
 
-fn emit_in(view: &SinkView<'_>, request: Option<request::RequestFields<'_>>) {
+fn emit_in(view: &SinkView<'_>, request: Option<RequestFields<'_>>) {
+    emit_event(view, request);
     let p = view.for_reporter();
-    let non_empty = |s: &'static str| (!s.is_empty()).then_some(s);
-    let rpc = request.and_then(|r| r.rpc_service_and_method());
-    tracing::error!(
-        target: "mruntime",
-        component = p.component(),
-        goroutine_name = p.name(),
-        policy = p.policy().as_str(),
-        attempt = p.attempt(),
-        panic.value = view.value(),
-        panic.location = p.location().map(tracing::field::display),
-        panic.stack = view.readable_stack(),
-        panic.component = non_empty(p.site().component()),
-        panic.goroutine_name = non_empty(p.site().name()),
-        http.request.method = request.map(|r| r.method),
-        url.path = request.map(|r| r.path),
-        rpc.system = request.and_then(|r| r.rpc_system()),
-        rpc.service = rpc.map(|(service, _)| service),
-        rpc.method = rpc.map(|(_, method)| method),
-        "panic.recovered"
-    );
 
     // With a tracing-opentelemetry layer these reach the exported span; without one they do
     // nothing, so skip building them.
