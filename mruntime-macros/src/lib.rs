@@ -107,6 +107,40 @@ use item::Parsed;
 /// ends after the report (telemetry flushed first), so the return type does not matter and
 /// `on_panic` is rejected.
 ///
+/// # Streams
+///
+/// A function returning `impl Stream<Item = Result<T, E>>` (sync, or `async fn`) is guarded
+/// twice over: while its body makes the stream, and on every poll of the stream (as
+/// [`guard_stream`](https://docs.rs/mruntime/latest/mruntime/fn.guard_stream.html) does). A
+/// panic in either ends the stream with one last item, `Err(E::from(panicked))` (the item's
+/// `FromPanic`), after the items already yielded; then it yields `None`. `on_panic` does not
+/// apply there.
+///
+/// ```
+/// use futures_core::Stream;
+/// use mruntime::{Panicked, recover};
+/// use tokio_stream::StreamExt;
+///
+/// #[derive(Debug, PartialEq)]
+/// struct ExportError;
+/// impl From<Panicked> for ExportError {
+///     fn from(_: Panicked) -> Self { ExportError }
+/// }
+///
+/// #[recover(component = "reports", name = "export")]
+/// fn export(rows: u32) -> impl Stream<Item = Result<u32, ExportError>> {
+///     tokio_stream::iter(0..rows).map(|row| {
+///         assert!(row != 2, "row 2 is corrupt");
+///         Ok(row)
+///     })
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let items: Vec<_> = export(5).collect().await;
+/// assert_eq!(items, [Ok(0), Ok(1), Err(ExportError)]);
+/// # }
+/// ```
+///
 /// # Where it works
 ///
 /// Sync and `async` functions, methods with any receiver (`&self`, `&mut self`, `self`,

@@ -46,7 +46,9 @@ macro_rules! panic_event {
 
         fn $emit($view: &SinkView<'_>, $request: Option<RequestFields<'_>>) {
             let $p = $view.for_reporter();
-            let values: [&dyn Value; FIELD_COUNT] = [&"panic.recovered", $(&$value),*];
+            // `format_args!`, as `tracing::error!` records its message: a layer reading it with
+            // `record_debug` sees `panic.recovered`, not a quoted string.
+            let values: [&dyn Value; FIELD_COUNT] = [&format_args!("panic.recovered"), $(&$value),*];
             dispatch(values);
         }
     };
