@@ -50,7 +50,9 @@ fn a_recovered_panic_becomes_a_sentry_exception_event() {
         !frames.iter().any(|f| f
             .function
             .as_deref()
-            .is_some_and(|n| n.contains("mruntime::panic::hook"))),
+            .is_some_and(|n| n.contains("mruntime::guard::hook")
+                || n.contains("mruntime::panic::capture")
+                || n.contains("rust_begin_unwind"))),
         "hook frames are trimmed"
     );
 }

@@ -54,7 +54,8 @@ pub(crate) fn label(value: &'static str) -> &'static str {
 /// Frames of the panic machinery (the hook, std's panicking) that precede the user's frames.
 const MACHINERY: &[&str] = &[
     "std::backtrace",
-    "mruntime::panic::hook",
+    "mruntime::panic::capture",
+    "mruntime::guard::hook",
     "<alloc::boxed::Box<dyn",
     "std::panicking",
     "core::panicking",
@@ -243,7 +244,7 @@ mod tests {
     #[test]
     fn stack_keeps_the_user_frames_between_the_machinery_and_the_runtime() {
         let text = "   0: std::backtrace::Backtrace::capture\n             at backtrace.rs:1:1\n   \
-                    1: mruntime::panic::hook::hook\n   2: core::panicking::panic_fmt\n   \
+                    1: mruntime::guard::hook::hook\n   2: core::panicking::panic_fmt\n   \
                     3: app::handler\n             at src/app.rs:42:9\n   4: app::main\n   \
                     5: std::sys::backtrace::__rust_begin_short_backtrace\n   6: main\n";
         assert_eq!(
