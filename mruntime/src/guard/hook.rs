@@ -37,6 +37,12 @@ pub fn install_panic_hook() {
 #[cold]
 #[inline(never)]
 fn install_now() {
+    // `set_hook` panics on a thread that is unwinding, which would abort the process: a guard
+    // first entered during unwinding (a guarded future dropped inside its guard as a spawn
+    // outside a runtime unwinds) leaves the install to the next guard.
+    if std::thread::panicking() {
+        return;
+    }
     INSTALL.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
