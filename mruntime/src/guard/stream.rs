@@ -241,4 +241,6 @@ where
 )]
 pub trait StreamItem: FromPanic {}
 
+// Errors name `StreamItem` (its message is about streams), not the `FromPanic` bound under it.
+#[diagnostic::do_not_recommend]
 impl<T: FromPanic> StreamItem for T {}

@@ -45,6 +45,11 @@ macro_rules! panic_event {
         );
 
         fn $emit($view: &SinkView<'_>, $request: Option<RequestFields<'_>>) {
+            // The values (the readable stack resolves the backtrace's symbols) are worked out
+            // only for a dispatcher that wants the event.
+            if !wanted() {
+                return;
+            }
             let $p = $view.for_reporter();
             // `format_args!`, as `tracing::error!` records its message: a layer reading it with
             // `record_debug` sees `panic.recovered`, not a quoted string.
@@ -79,13 +84,18 @@ fn non_empty(s: &'static str) -> Option<&'static str> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Emits the event to the current dispatcher if it wants it, whatever interest tracing cached.
-fn dispatch(values: [&dyn Value; FIELD_COUNT]) {
+/// Whether the current dispatcher wants the event, whatever interest tracing cached.
+fn wanted() -> bool {
     if Level::ERROR > STATIC_MAX_LEVEL {
-        return;
+        return false;
     }
     // Registered once, so that subscribers created later are told of the callsite.
     let _ = CALLSITE.interest();
+    tracing::dispatcher::get_default(|dispatch| dispatch.enabled(&METADATA))
+}
+
+/// Emits the event to the current dispatcher if it wants it, whatever interest tracing cached.
+fn dispatch(values: [&dyn Value; FIELD_COUNT]) {
     tracing::dispatcher::get_default(|dispatch| {
         if !dispatch.enabled(&METADATA) {
             return;
