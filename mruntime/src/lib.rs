@@ -71,8 +71,8 @@ pub use panic::{BacktraceCapture, OpaquePayload, PanicLocation, Panicked, set_ba
 pub use policy::{PanicPolicy, RestartPolicy};
 pub use site::{AsSite, Site};
 pub use task::{
-    NoRestart, PanicSummary, ShutdownReport, Task, TaskContext, TaskError, TaskGroup, TaskHandle,
-    spawn, spawn_blocking,
+    NoRestart, PanicSummary, ShutdownReport, Task, TaskContext, TaskError, TaskFactory, TaskGroup,
+    TaskHandle, spawn, spawn_blocking,
 };
 pub use telemetry::{
     ErrorReporter, add_secret_keys, clear_error_reporter, enable_task_metrics, init_panic_metrics,

@@ -25,6 +25,7 @@ use crate::model::{GoTask, SafeGo};
 ///     let __mruntime_group: TaskGroup = TaskGroup::clone(&(GROUP));             // group
 ///     spawn_with_context(&__MRUNTIME_SITE, PARENT, GROUP, CLOSURE)              // |ctx| closure
 ///     spawn_supervised(&__MRUNTIME_SITE, &__MRUNTIME_RESTART, PARENT, GROUP, CLOSURE) // restart
+///     TaskFactory::__spawn_supervised(VALUE, &__MRUNTIME_SITE, ..)   // restart, not a closure
 ///     { let __mruntime_future = FUTURE;                                         // a future with
 ///       spawn_with_context(&__MRUNTIME_SITE, PARENT, GROUP, move |_| __mruntime_future) } // group/context
 /// }
@@ -85,10 +86,21 @@ pub(crate) fn safe_go(model: &SafeGo) -> TokenStream {
         },
         (GoTask::WithContext(factory), Some(restart)) => {
             let restart_ref = restart_ref(restart);
-            quote_spanned! {factory.span()=>
-                ::mruntime::__private::spawn_supervised(
-                    #site_ref, #restart_ref, #parent, #group, #factory,
-                )
+            if let syn::Expr::Closure(_) = factory {
+                // A closure: the `FnMut(TaskContext)` bound tells rustc its argument's type,
+                // and a closure that moves a capture out gets rustc's own "clone it" advice.
+                quote_spanned! {factory.span()=>
+                    ::mruntime::__private::spawn_supervised(
+                        #site_ref, #restart_ref, #parent, #group, #factory,
+                    )
+                }
+            } else {
+                // Any other value (a future, by mistake): an error in `TaskFactory`'s words.
+                quote_spanned! {factory.span()=>
+                    ::mruntime::TaskFactory::__spawn_supervised(
+                        #factory, #site_ref, #restart_ref, #parent, #group,
+                    )
+                }
             }
         }
     };

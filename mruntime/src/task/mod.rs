@@ -3,6 +3,7 @@
 
 mod builder;
 mod context;
+mod factory;
 mod group;
 mod handle;
 mod launch;
@@ -12,6 +13,7 @@ mod supervise;
 
 pub use builder::{NoRestart, Task};
 pub use context::TaskContext;
+pub use factory::TaskFactory;
 pub use group::TaskGroup;
 pub use handle::{TaskError, TaskHandle};
 pub(crate) use launch::{
