@@ -208,10 +208,7 @@ impl Drop for PanicsOnDrop {
 fn an_aborted_task_whose_future_panics_in_drop_is_reported_once() {
     let _turn = turn();
     keep_reports();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread();
 
     let outcome = rt.block_on(async {
         let handle = mruntime::spawn("abort-drop", "n", KeepRunning, async {
@@ -236,10 +233,7 @@ fn an_aborted_task_whose_future_panics_in_drop_is_reported_once() {
 fn a_detached_task_dropped_by_its_runtimes_shutdown_reports_its_drops_panic() {
     let _turn = turn();
     keep_reports();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread();
 
     rt.block_on(async {
         mruntime::spawn("detached-drop", "n", KeepRunning, async {
@@ -288,10 +282,7 @@ fn a_guarded_future_dropped_mid_flight_recovers_its_drops_panic() {
 fn a_supervised_attempt_aborted_with_a_panicking_drop_is_reported_once() {
     let _turn = turn();
     keep_reports();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread();
 
     let outcome = rt.block_on(async {
         let handle = mruntime::Task::new("supervised-drop", "n")
@@ -335,10 +326,7 @@ fn a_task_panic_that_escaped_its_guard_is_reported_when_its_handle_yields_it() {
     keep_reports();
     let subscriber = tracing_subscriber::registry().with(PanicsOnFirstEnter(AtomicUsize::new(0)));
     let _default = tracing::subscriber::set_default(subscriber);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread();
 
     let outcome =
         rt.block_on(async { mruntime::spawn("escaped-task", "n", KeepRunning, async { 5 }).await });
@@ -372,10 +360,7 @@ fn pinned_futures_are_polled_in_place() {
 #[test]
 fn a_crash_process_task_whose_drop_panics_when_aborted_ends_the_process() {
     if mruntime_tests::child_scenario().as_deref() == Some("crash-on-drop") {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = current_thread();
         rt.block_on(async {
             let handle = mruntime::spawn(
                 "crash-drop",
@@ -462,4 +447,12 @@ fn a_completed_future_whose_drop_panics_ends_its_guarded_future_with_panicked() 
         }
     });
     assert_eq!(out.unwrap(), Err("dropped after ready".to_owned()));
+}
+
+/// A current-thread runtime with its drivers, as the tests here run their tasks on.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }

@@ -3,7 +3,7 @@
 use std::borrow::Borrow;
 use std::future::Future;
 
-pub use crate::guard::{FromPanic, GuardedFuture, GuardedStream, StreamItem};
+pub use crate::guard::{FromPanic, GuardedFuture, GuardedStream};
 pub use crate::panic::Panicked;
 pub use crate::policy::RestartPolicy;
 pub use crate::policy::{PanicPolicy, PanicPolicy::CrashProcess, PanicPolicy::KeepRunning};
