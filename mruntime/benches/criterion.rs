@@ -111,7 +111,7 @@ fn layers(c: &mut Criterion) {
         group.throughput(Throughput::Elements(load.requests as u64));
         for (side, router) in sides {
             group.bench_function(*side, |b| {
-                b.iter_custom(|batches| batched(batches, || layer::batch(&rt, router, load)))
+                b.iter_custom(|batches| batched(batches, || layer::batch(&rt, *router, load)))
             });
         }
         group.finish();
@@ -144,6 +144,37 @@ fn batched(batches: u64, mut batch: impl FnMut() -> Duration) -> Duration {
     (0..batches).map(|_| batch()).sum()
 }
 
+/// `layer_floor` (a no-op layer added with `Router::layer`) and the `outer_*` cases (each layer
+/// around the whole router).
+fn outer_layers(c: &mut Criterion) {
+    let rt = current_thread_runtime();
+    let mut group = c.benchmark_group("layer_floor");
+    group.throughput(Throughput::Elements(layer::HELLO.requests as u64));
+    let no_op = layer::with_no_op_layer();
+    group.bench_function("no_op", |b| {
+        b.iter_custom(|batches| batched(batches, || layer::batch(&rt, &no_op, &layer::HELLO)))
+    });
+    group.finish();
+    let (theirs, ours) = (
+        layer::around_with_catch_panic(),
+        layer::around_with_recover_layer(),
+    );
+    for (name, load) in [
+        ("outer_layer_request", &layer::HELLO),
+        ("outer_layer_stream", &layer::STREAM),
+    ] {
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(load.requests as u64));
+        group.bench_function("catch_panic", |b| {
+            b.iter_custom(|batches| batched(batches, || layer::batch(&rt, &theirs, load)))
+        });
+        group.bench_function("ours", |b| {
+            b.iter_custom(|batches| batched(batches, || layer::batch(&rt, &ours, load)))
+        });
+        group.finish();
+    }
+}
+
 fn main() {
     prepare_panics();
     let mut c = Criterion::default().configure_from_args();
@@ -153,6 +184,7 @@ fn main() {
     panic_path(&mut c);
     panic_path_10mb(&mut c);
     layers(&mut c);
+    outer_layers(&mut c);
     // Late: it installs a process-wide subscriber that the cases above must not see.
     spawn_join_traced(&mut c);
     // Last: a global meter provider and an error reporter.

@@ -46,6 +46,10 @@ const CASES: &[&str] = &[
     "layer_request",
     "layer_vs_catch_panic",
     "layer_stream",
+    "layer_floor",
+    "outer_layer_request",
+    "outer_layer_vs_catch_panic",
+    "outer_layer_stream",
     "spawn_join_traced",
     "panic_storm",
     "panic_storm_2threads",
@@ -194,15 +198,18 @@ fn main() {
         );
     }
     let current = current_thread_runtime();
-    let requests = |router: &axum::Router, load: &layer::Load| {
-        per_op(layer::batch(&current, router, load), load.requests)
-    };
+    // A macro, not a closure: the services are of different types.
+    macro_rules! requests {
+        ($service:expr, $load:expr) => {
+            per_op(layer::batch(&current, $service, $load), $load.requests)
+        };
+    }
     if selected("layer_request") {
         let (bare, ours) = (layer::routes(), layer::with_recover_layer());
         let samples = interleave(
             Rounds::new(mode, 300),
-            || requests(&bare, &layer::HELLO),
-            || requests(&ours, &layer::HELLO),
+            || requests!(&bare, &layer::HELLO),
+            || requests!(&ours, &layer::HELLO),
         );
         print_case("layer_request", &samples, "ns/request");
     }
@@ -210,8 +217,8 @@ fn main() {
         let (theirs, ours) = (layer::with_catch_panic(), layer::with_recover_layer());
         let samples = interleave(
             Rounds::new(mode, 300),
-            || requests(&theirs, &layer::HELLO),
-            || requests(&ours, &layer::HELLO),
+            || requests!(&theirs, &layer::HELLO),
+            || requests!(&ours, &layer::HELLO),
         );
         print_case("layer_vs_catch_panic", &samples, "ns/request");
         println!("  (bare here is tower-http's CatchPanicLayer)");
@@ -220,10 +227,51 @@ fn main() {
         let (bare, ours) = (layer::routes(), layer::with_recover_layer());
         let samples = interleave(
             Rounds::new(mode, 200),
-            || requests(&bare, &layer::STREAM),
-            || requests(&ours, &layer::STREAM),
+            || requests!(&bare, &layer::STREAM),
+            || requests!(&ours, &layer::STREAM),
         );
         print_case("layer_stream", &samples, "ns/request");
+    }
+    if selected("layer_floor") {
+        let (bare, no_op) = (layer::routes(), layer::with_no_op_layer());
+        let samples = interleave(
+            Rounds::new(mode, 300),
+            || requests!(&bare, &layer::HELLO),
+            || requests!(&no_op, &layer::HELLO),
+        );
+        print_case("layer_floor", &samples, "ns/request");
+        println!("  (ours here is a layer that does nothing, added with Router::layer)");
+    }
+    if selected("outer_layer_request") {
+        let (bare, ours) = (layer::routes(), layer::around_with_recover_layer());
+        let samples = interleave(
+            Rounds::new(mode, 300),
+            || requests!(&bare, &layer::HELLO),
+            || requests!(&ours, &layer::HELLO),
+        );
+        print_case("outer_layer_request", &samples, "ns/request");
+    }
+    if selected("outer_layer_vs_catch_panic") {
+        let (theirs, ours) = (
+            layer::around_with_catch_panic(),
+            layer::around_with_recover_layer(),
+        );
+        let samples = interleave(
+            Rounds::new(mode, 300),
+            || requests!(&theirs, &layer::HELLO),
+            || requests!(&ours, &layer::HELLO),
+        );
+        print_case("outer_layer_vs_catch_panic", &samples, "ns/request");
+        println!("  (bare here is tower-http's CatchPanicLayer)");
+    }
+    if selected("outer_layer_stream") {
+        let (bare, ours) = (layer::routes(), layer::around_with_recover_layer());
+        let samples = interleave(
+            Rounds::new(mode, 200),
+            || requests!(&bare, &layer::STREAM),
+            || requests!(&ours, &layer::STREAM),
+        );
+        print_case("outer_layer_stream", &samples, "ns/request");
     }
     // Late: it installs a process-wide subscriber that the cases above must not see.
     if selected("spawn_join_traced") {

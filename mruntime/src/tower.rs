@@ -35,11 +35,12 @@
 
 use std::fmt;
 use std::future::Future;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http::{HeaderValue, Request, Response, StatusCode, header};
 
 mod body;
 
@@ -55,7 +56,7 @@ use crate::panic::Panicked;
 use crate::policy::PanicPolicy;
 use crate::site::Site;
 use crate::telemetry::egress;
-use crate::telemetry::request::{self, RequestFields};
+use crate::telemetry::request::{self, Served};
 
 /// The `grpc-message` a gRPC call whose handler panicked ends with (with `grpc-status: 13`,
 /// INTERNAL). Fixed: it never contains the panic message.
@@ -319,7 +320,7 @@ fn request_span(site: &Site, served: &Served) -> Span {
 
 #[inline(never)]
 fn new_request_span(site: &Site, served: &Served) -> Span {
-    let path = egress::path(served.uri.path());
+    let path = egress::path(served.path());
     let fields = served.fields(&path);
     let rpc = fields.rpc_service_and_method();
     tracing::info_span!(
@@ -337,52 +338,22 @@ fn new_request_span(site: &Site, served: &Served) -> Span {
     )
 }
 
-/// The request as it is kept for a report: method and URI (cheap clones of the request's), and
-/// whether it is a gRPC call.
-struct Served {
-    method: Method,
-    uri: Uri,
-    grpc: bool,
+/// Runs `f` in the layer's guard, with `served` as the request being served on this thread.
+#[inline]
+fn guarded<T>(site: &Site, served: &Served, f: impl FnOnce() -> T) -> Result<T, Panicked> {
+    request::scoped(served, || catch(site, f))
 }
 
-impl Served {
-    fn of<B>(request: &Request<B>) -> Served {
-        Served {
-            method: request.method().clone(),
-            uri: request.uri().clone(),
-            grpc: request
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .is_some_and(|t| grpc::is_grpc(t.as_bytes())),
-        }
-    }
-
-    fn fields<'a>(&'a self, path: &'a str) -> RequestFields<'a> {
-        RequestFields {
-            method: self.method.as_str(),
-            path,
-            grpc: self.grpc,
-        }
-    }
-
-    /// Runs `f` in the guard, with the request as the one being served on this thread.
-    #[inline]
-    fn guarded<T>(&self, site: &Site, f: impl FnOnce() -> T) -> Result<T, Panicked> {
-        let fields = self.fields(self.uri.path());
-        request::scoped(&fields, || catch(site, f))
-    }
-
-    /// The answer to a panic before the response started.
-    #[cold]
-    fn answer<P, B>(&self, on_panic: &P, panicked: Panicked) -> Response<RecoverBody<B>>
-    where
-        P: PanicResponse<B>,
-    {
-        if self.grpc {
-            grpc_panic_response()
-        } else {
-            on_panic.response(panicked)
-        }
+/// The answer to a panic before the response started.
+#[cold]
+fn answer<P, B>(served: &Served, on_panic: &P, panicked: Panicked) -> Response<RecoverBody<B>>
+where
+    P: PanicResponse<B>,
+{
+    if served.is_grpc() {
+        grpc_panic_response()
+    } else {
+        on_panic.response(panicked)
     }
 }
 
@@ -401,29 +372,40 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let served = Served::of(&request);
         let span = request_span(&self.site, &served);
-        let inner = &mut self.inner;
-        let called = {
-            let _entered = span.enter();
-            served.guarded(&self.site, || inner.call(request))
-        };
-        let state = match called {
-            Ok(future) => State::Polling { future },
-            Err(panicked) => State::Answered {
-                response: Some(served.answer(&*self.on_panic, panicked)),
-            },
-        };
-        ResponseFuture {
-            state,
-            guard: Some(Box::new(BodyGuard {
+        let mut future = ResponseFuture {
+            state: State::Answered { response: None },
+            guard: Some(BodyGuard {
                 site: self.site,
                 span,
                 served,
-            })),
+            }),
             on_panic: Arc::clone(&self.on_panic),
+        };
+        let Some(guard) = future.guard.as_ref() else {
+            unreachable!("the guard was just set")
+        };
+        let inner = &mut self.inner;
+        let state = &mut future.state;
+        // The inner future is written in place, inside the guard: it can be a few hundred bytes
+        // (an axum router's is), and each move of it is a copy.
+        let caught = {
+            let _entered = guard.span.enter();
+            guarded(&guard.site, &guard.served, || {
+                *state = State::Polling {
+                    future: inner.call(request),
+                };
+            })
+        };
+        if let Err(panicked) = caught {
+            future.state = State::Answered {
+                response: Some(answer(&guard.served, &*self.on_panic, panicked)),
+            };
         }
+        future
     }
 }
 
@@ -445,7 +427,7 @@ pin_project_lite::pin_project! {
         // The site, the request's span and the request: handed on to the body at the end.
         // Boxed: the future and the response move several times, and stay small this way
         // (cheaper than copying the 160 bytes each time).
-        guard: Option<Box<BodyGuard>>,
+        guard: Option<BodyGuard>,
         on_panic: Arc<P>,
     }
 }
@@ -461,45 +443,56 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let outcome = match this.state.as_mut().project() {
-            StateProj::Answered { response } => {
-                return Poll::Ready(Ok(response
-                    .take()
-                    .expect("ResponseFuture polled after completion")));
-            }
-            StateProj::Polling { future } => {
-                // Taken only when the state leaves Polling.
-                let guard = this
-                    .guard
-                    .as_ref()
-                    .expect("ResponseFuture polled after completion");
-                let polled = {
-                    let _entered = guard.span.enter();
-                    guard.served.guarded(&guard.site, || future.poll(cx))
+        if let StateProj::Answered { response } = this.state.as_mut().project() {
+            return Poll::Ready(Ok(response
+                .take()
+                .expect("ResponseFuture polled after completion")));
+        }
+        // Taken only when the state leaves Polling.
+        let guard = this
+            .guard
+            .as_ref()
+            .expect("ResponseFuture polled after completion");
+        let mut state = this.state.as_mut();
+        // Written in place inside the guard, as in `call`.
+        let mut polled = MaybeUninit::uninit();
+        let caught = {
+            let _entered = guard.span.enter();
+            guarded(&guard.site, &guard.served, || {
+                let StateProj::Polling { future } = state.as_mut().project() else {
+                    unreachable!("the state is Polling")
                 };
-                match polled {
-                    Ok(Poll::Pending) => return Poll::Pending,
-                    Ok(Poll::Ready(Err(error))) => return Poll::Ready(Err(error)),
-                    Ok(Poll::Ready(Ok(response))) => Ok(response),
-                    Err(panicked) => Err(guard.served.answer(&**this.on_panic, panicked)),
+                let poll = future.poll(cx);
+                if poll.is_ready() {
+                    // Release what the handler held (a connection, a lock) now, in the guard.
+                    state.set(State::Answered { response: None });
                 }
+                polled.write(poll);
+            })
+        };
+        let response = match caught {
+            // SAFETY: the guard returned Ok: the closure ran to its end, so it wrote.
+            Ok(()) => match unsafe { polled.assume_init() } {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Ready(Ok(response)) => response,
+            },
+            Err(panicked) => {
+                let answer = answer(&guard.served, &**this.on_panic, panicked);
+                this.state.set(State::Answered { response: None });
+                return Poll::Ready(Ok(answer));
             }
         };
-        // Release what the handler held (a connection, a lock) now.
-        this.state.set(State::Answered { response: None });
-        match outcome {
-            // The body goes on being polled after this future is done: it takes the site, the
-            // request's span and the request.
-            Ok(response) => {
-                let guard = this.guard.take();
-                Poll::Ready(Ok(response.map(|body| match guard {
-                    // An empty body (`()`, `Empty`, a 204's) has nothing to guard.
-                    Some(guard) if !body.is_end_stream() => RecoverBody::guarded(body, guard),
-                    _ => RecoverBody::new(body),
-                })))
-            }
-            Err(answer) => Poll::Ready(Ok(answer)),
-        }
+        // The body goes on being polled after this future is done: it takes the site, the
+        // request's span and the request.
+        let guard = this.guard.take();
+        let (parts, body) = response.into_parts();
+        let body = match guard {
+            // An empty body (`()`, `Empty`, a 204's) has nothing to guard.
+            Some(guard) if !body.is_end_stream() => RecoverBody::guarded(body, guard),
+            _ => RecoverBody::new(body),
+        };
+        Poll::Ready(Ok(Response::from_parts(parts, body)))
     }
 }
 
@@ -509,8 +502,8 @@ impl<F, P, B> fmt::Debug for ResponseFuture<F, P, B> {
         if let Some(guard) = &self.guard {
             debug
                 .field("site", &guard.site)
-                .field("method", &guard.served.method)
-                .field("path", &guard.served.uri.path());
+                .field("method", &guard.served.method())
+                .field("path", &guard.served.path());
         }
         debug.finish_non_exhaustive()
     }

@@ -1,7 +1,9 @@
 //! The tower layer cases: an axum `Router` with `RecoverLayer` against the same router without
 //! it (`layer_request`, `layer_stream`) and with tower-http's `CatchPanicLayer`
-//! (`layer_vs_catch_panic`). Requests go through `tower::ServiceExt::oneshot` (no network) and
-//! every response body is read to its end; no handler panics.
+//! (`layer_vs_catch_panic`), each layer added with `Router::layer`; the same with each layer
+//! around the whole router (`outer_*`); and a layer that does nothing, added with
+//! `Router::layer` (`layer_floor`). Requests go through `tower::ServiceExt::oneshot` (no network)
+//! and every response body is read to its end; no handler panics.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -11,12 +13,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use bytes::Bytes;
-use http::Request;
+use http::{Request, Response};
 use http_body_util::BodyExt;
-use mruntime::tower::RecoverLayer;
+use mruntime::tower::{RecoverLayer, RecoverService};
 use tokio::runtime::Runtime;
-use tower::ServiceExt;
-use tower_http::catch_panic::CatchPanicLayer;
+use tower::{Layer, Service, ServiceExt};
+use tower_http::catch_panic::{CatchPanic, CatchPanicLayer, DefaultResponseForPanic};
 
 /// Chunks of the `/stream` body.
 const CHUNKS: usize = 100;
@@ -66,21 +68,46 @@ pub(crate) fn with_recover_layer() -> Router {
     routes().layer(RecoverLayer::new("bench").name("http"))
 }
 
+/// `layer_floor`: the same router under a layer that does nothing (tower's `Identity`), added
+/// the same way: what axum's `Router::layer` costs for any layer (each layered route is boxed
+/// and cloned again per request), so the part of `layer_request` that is mruntime's can be read.
+pub(crate) fn with_no_op_layer() -> Router {
+    routes().layer(tower::layer::util::Identity::new())
+}
+
+/// The `outer_*` cases: `RecoverLayer` around the whole router (one service, as `tower.rs`
+/// shows), where axum adds nothing of its own.
+pub(crate) fn around_with_recover_layer() -> RecoverService<Router> {
+    RecoverLayer::new("bench").name("http").layer(routes())
+}
+
+/// `outer_layer_vs_catch_panic`: tower-http's `CatchPanicLayer` around the whole router.
+pub(crate) fn around_with_catch_panic() -> CatchPanic<Router, DefaultResponseForPanic> {
+    CatchPanicLayer::new().layer(routes())
+}
+
 /// The same router under tower-http's `CatchPanicLayer`.
 pub(crate) fn with_catch_panic() -> Router {
     routes().layer(CatchPanicLayer::new())
 }
 
-/// Sends `load`'s requests through `router` one after the other on `rt`, reading each body to
+/// Sends `load`'s requests through `service` (a router, or a layer around one) one after the
+/// other on `rt`, reading each body to
 /// its end; returns the time taken. The body's size is checked, so a layer cannot skip it.
-pub(crate) fn batch(rt: &Runtime, router: &Router, load: &Load) -> Duration {
+pub(crate) fn batch<S, B>(rt: &Runtime, service: &S, load: &Load) -> Duration
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
     rt.block_on(async {
         let start = Instant::now();
         for _ in 0..load.requests {
             let request = Request::get(load.path)
                 .body(Body::empty())
                 .expect("a request");
-            let response = router.clone().oneshot(request).await.expect("infallible");
+            let response = service.clone().oneshot(request).await.expect("infallible");
             let body = response.into_body().collect().await.expect("the body");
             assert_eq!(black_box(body.to_bytes()).len(), load.body_len);
         }

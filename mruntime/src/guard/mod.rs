@@ -51,12 +51,18 @@ pub(crate) fn catch_as<T>(
     install_panic_hook();
     let frame = Frame::new(site);
     let entered = frame.enter();
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(value) => {
+    // The value is written in place rather than returned through `catch_unwind`, whose result
+    // would be copied several times (a response future or a body frame is a few hundred bytes).
+    let mut value = None;
+    match panic::catch_unwind(AssertUnwindSafe(|| value = Some(f()))) {
+        Ok(()) => {
             if entered.exit() {
                 report_settled(capture::take_settled(&frame));
             }
-            Ok(value)
+            match value {
+                Some(value) => Ok(value),
+                None => unreachable!("the guarded closure returned"),
+            }
         }
         Err(payload) => {
             // Still the innermost guard: `recovered` takes this guard's capture of the panic.

@@ -3,10 +3,13 @@
 //! this thread meanwhile (the layer's own, and a `#[recover]` handler's inside it), and for a
 //! gRPC call its `rpc.*` attributes (OpenTelemetry semantic conventions).
 
+#[cfg(feature = "tower")]
 use std::cell::Cell;
+#[cfg(feature = "tower")]
 use std::ptr;
 
 use crate::grpc;
+#[cfg(feature = "tower")]
 use crate::telemetry::egress;
 
 /// What a report says about the request being served.
@@ -37,26 +40,80 @@ impl<'a> RequestFields<'a> {
     }
 }
 
+/// A request as the layer keeps it while it is served: its method, its path (the URI's
+/// path-and-query, a cheap clone of the request's: the query is never reported) and whether it is
+/// a gRPC call. What a report says is made from it only when a panic is reported.
+#[cfg(feature = "tower")]
+pub(crate) struct Served {
+    method: http::Method,
+    path: Option<http::uri::PathAndQuery>,
+    grpc: bool,
+}
+
+#[cfg(feature = "tower")]
+impl Served {
+    #[inline]
+    pub(crate) fn of<B>(request: &http::Request<B>) -> Served {
+        Served {
+            method: request.method().clone(),
+            path: request.uri().path_and_query().cloned(),
+            grpc: request
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|t| grpc::is_grpc(t.as_bytes())),
+        }
+    }
+
+    /// Whether the request is a gRPC call.
+    #[inline]
+    pub(crate) fn is_grpc(&self) -> bool {
+        self.grpc
+    }
+
+    /// The method, as `http::Method` says it.
+    pub(crate) fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    /// The path, as `http::Uri::path` says it (never the query string).
+    pub(crate) fn path(&self) -> &str {
+        self.path.as_ref().map_or("", http::uri::PathAndQuery::path)
+    }
+
+    /// The fields of a report, with `path` (the path as egress lets it out).
+    pub(crate) fn fields<'a>(&'a self, path: &'a str) -> RequestFields<'a> {
+        RequestFields {
+            method: self.method(),
+            path,
+            grpc: self.grpc,
+        }
+    }
+}
+
+#[cfg(feature = "tower")]
 thread_local! {
     /// The request being served by the layer polling on this thread, or null.
-    static CURRENT: Cell<*const RequestFields<'static>> = const { Cell::new(ptr::null()) };
+    static CURRENT: Cell<*const Served> = const { Cell::new(ptr::null()) };
 }
 
 /// Restores the previous request when a [`scoped`] call ends, even by unwinding.
-struct Restore(*const RequestFields<'static>);
+#[cfg(feature = "tower")]
+struct Restore(*const Served);
 
+#[cfg(feature = "tower")]
 impl Drop for Restore {
+    #[inline]
     fn drop(&mut self) {
         let _ = CURRENT.try_with(|c| c.set(self.0));
     }
 }
 
-/// Runs `f` with `request` as the request being served on this thread.
-#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+/// Runs `f` with `request` as the request being served on this thread: one pointer stored, the
+/// fields of a report are made from it only if a panic is reported.
+#[cfg(feature = "tower")]
 #[inline]
-pub(crate) fn scoped<R>(request: &RequestFields<'_>, f: impl FnOnce() -> R) -> R {
-    let this: *const RequestFields<'_> = request;
-    let previous = CURRENT.with(|c| c.replace(this.cast()));
+pub(crate) fn scoped<R>(request: &Served, f: impl FnOnce() -> R) -> R {
+    let previous = CURRENT.with(|c| c.replace(request));
     let _restore = Restore(previous);
     f()
 }
@@ -64,20 +121,16 @@ pub(crate) fn scoped<R>(request: &RequestFields<'_>, f: impl FnOnce() -> R) -> R
 /// Calls `f` with the request being served on this thread, if any; the path as
 /// [`egress::path`] lets it out.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<RequestFields<'_>>) -> R) -> R {
-    let current = CURRENT.try_with(Cell::get).unwrap_or(ptr::null());
-    // SAFETY: `current` is non-null only while `scoped` runs on this thread, and `scoped`'s
-    // borrow of the fields (and of the strings they point to) outlives that run; `f` cannot
-    // keep the reference, whose lifetime is local to this call.
-    let request = unsafe { current.as_ref() }.copied();
-    match request {
-        None => f(None),
-        Some(request) => {
-            let path = egress::path(request.path);
-            f(Some(RequestFields {
-                method: request.method,
-                path: &path,
-                grpc: request.grpc,
-            }))
+    #[cfg(feature = "tower")]
+    {
+        let current = CURRENT.try_with(Cell::get).unwrap_or(ptr::null());
+        // SAFETY: `current` is non-null only while `scoped` runs on this thread, and `scoped`'s
+        // borrow of the request outlives that run; `f` cannot keep the reference, whose
+        // lifetime is local to this call.
+        if let Some(served) = unsafe { current.as_ref() } {
+            let path = egress::path(served.path());
+            return f(Some(served.fields(&path)));
         }
     }
+    f(None)
 }

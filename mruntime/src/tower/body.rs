@@ -3,6 +3,7 @@
 
 use std::error::Error;
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -10,9 +11,10 @@ use http::{HeaderMap, HeaderValue, Response, header};
 use http_body::{Body, Frame, SizeHint};
 use tracing::Span;
 
-use super::Served;
+use super::guarded;
 use crate::grpc;
 use crate::site::Site;
+use crate::telemetry::request::Served;
 
 /// The error type of [`RecoverBody`]: the inner body's errors, boxed, or a [`BodyPanicked`].
 pub type BoxError = Box<dyn Error + Send + Sync>;
@@ -45,7 +47,7 @@ pin_project_lite::pin_project! {
     #[project = KindProj]
     enum Kind<B> {
         // The handler's body, polled in the request's guard.
-        Guarded { #[pin] body: B, guard: Box<BodyGuard> },
+        Guarded { #[pin] body: B, guard: BodyGuard },
         // The body of an answer to a panic (`on_panic`'s): not guarded again.
         Answer { #[pin] body: B },
         // The text of the layer's own answer to a panic (`DefaultPanicResponse`'s).
@@ -75,7 +77,7 @@ pin_project_lite::pin_project! {
 
 impl<B> RecoverBody<B> {
     #[inline]
-    pub(super) fn guarded(body: B, guard: Box<BodyGuard>) -> Self {
+    pub(super) fn guarded(body: B, guard: BodyGuard) -> Self {
         RecoverBody {
             kind: Kind::Guarded { body, guard },
         }
@@ -144,21 +146,28 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        let (grpc, span) = match this.kind.as_mut().project() {
+        match this.kind.as_mut().project() {
             KindProj::Guarded { body, guard } => {
                 // A body that says it has ended must yield nothing more: no guard needed (a
                 // full body, polled for its one frame, then asked again).
                 if body.is_end_stream() {
                     return Poll::Ready(None);
                 }
-                let polled = {
+                // Written in place inside the guard and returned from here: a frame is about a
+                // hundred bytes, and each move of it is paid on every frame.
+                let mut polled = MaybeUninit::uninit();
+                let caught = {
                     let _entered = guard.span.enter();
-                    guard.served.guarded(&guard.site, || body.poll_frame(cx))
+                    guarded(&guard.site, &guard.served, || {
+                        polled.write(
+                            body.poll_frame(cx)
+                                .map(|frame| frame.map(|f| f.map_err(Into::into))),
+                        );
+                    })
                 };
-                match polled {
-                    Ok(poll) => return poll.map(|frame| frame.map(|f| f.map_err(Into::into))),
-                    // Reported already; the body's end says the rest.
-                    Err(_panicked) => (guard.served.grpc, guard.span.clone()),
+                if caught.is_ok() {
+                    // SAFETY: the guard returned Ok: the closure ran to its end, so it wrote.
+                    return unsafe { polled.assume_init() };
                 }
             }
             KindProj::Answer { body } => {
@@ -170,14 +179,9 @@ where
                 return Poll::Ready(text.take().map(|t| Ok(Frame::data(t.into()))));
             }
             KindProj::Ended => return Poll::Ready(None),
-        };
-        // Release what the body held (a stream, a connection) now, in the request's span.
-        span.in_scope(|| this.kind.set(Kind::Ended));
-        if grpc {
-            Poll::Ready(Some(Ok(Frame::trailers(grpc_internal(HeaderMap::new())))))
-        } else {
-            Poll::Ready(Some(Err(Box::new(BodyPanicked))))
         }
+        // The guard reported the panic; the body's end says the rest.
+        end_after_panic(this.kind)
     }
 
     #[inline]
@@ -196,6 +200,26 @@ where
             Kind::Text { text } => SizeHint::with_exact(text.map_or(0, |t| t.len() as u64)),
             Kind::Ended => SizeHint::with_exact(0),
         }
+    }
+}
+
+/// Ends a guarded body whose poll panicked (the panic is reported already): what it held (a
+/// stream, a connection) is released now, in the request's span; a gRPC call ends with status
+/// INTERNAL in its trailers, anything else with [`BodyPanicked`].
+#[cold]
+#[inline(never)]
+fn end_after_panic<B: Body>(
+    mut kind: Pin<&mut Kind<B>>,
+) -> Poll<Option<Result<Frame<B::Data>, BoxError>>> {
+    let (grpc, span) = match &*kind {
+        Kind::Guarded { guard, .. } => (guard.served.is_grpc(), guard.span.clone()),
+        _ => (false, Span::none()),
+    };
+    span.in_scope(|| kind.set(Kind::Ended));
+    if grpc {
+        Poll::Ready(Some(Ok(Frame::trailers(grpc_internal(HeaderMap::new())))))
+    } else {
+        Poll::Ready(Some(Err(Box::new(BodyPanicked))))
     }
 }
 
