@@ -229,6 +229,79 @@ fn panic_in_call_is_recovered_too_and_on_panic_builds_the_response() {
     );
 }
 
+/// Panics when dropped: what a handler's future holds when its `Drop` is broken.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("drop of the handler's state failed");
+    }
+}
+
+#[test]
+fn a_panic_dropping_an_unfinished_response_future_is_recovered_and_reported_once() {
+    // A client that goes away drops the request's future while the handler waits: a panic in
+    // the drop of what the handler holds is recovered in the layer's guard, with the request.
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let mut service = RecoverLayer::new("tower-drop").layer(service_fn(|_: Request<()>| async {
+        let held = PanicsOnDrop;
+        std::future::pending::<()>().await;
+        drop(held);
+        Ok::<_, Infallible>(http::Response::new(String::new()))
+    }));
+    let request = Request::put("/accounts/7/limits").body(()).unwrap();
+    let mut future = Box::pin(service.call(request));
+    let waker = std::task::Waker::noop();
+    assert!(
+        future
+            .as_mut()
+            .poll(&mut Context::from_waker(waker))
+            .is_pending()
+    );
+    // Dropping it does not unwind into the caller (a server's connection task).
+    rt.block_on(async move { drop(future) });
+
+    let event = only_panic_event(&capture);
+    assert_eq!(
+        event.field("panic.value"),
+        Some("drop of the handler's state failed")
+    );
+    assert_eq!(event.field("http.request.method"), Some("PUT"));
+    assert_eq!(event.field("url.path"), Some("/accounts/7/limits"));
+}
+
+#[test]
+fn a_panic_dropping_a_body_mid_stream_is_recovered_and_reported_once() {
+    // A client that goes away mid-stream drops the body: a panic in the drop of what its stream
+    // holds is recovered in the layer's guard, with the request.
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let service = RecoverLayer::new("tower-body-drop").layer(service_fn(|_: Request<()>| async {
+        let held = PanicsOnDrop;
+        let chunks = tokio_stream::iter(0..3).map(move |i| {
+            let _held = &held;
+            Ok::<_, Infallible>(http_body::Frame::data(bytes::Bytes::from(format!("{i}"))))
+        });
+        Ok::<_, Infallible>(http::Response::new(http_body_util::StreamBody::new(chunks)))
+    }));
+    let request = Request::get("/exports/9").body(()).unwrap();
+    rt.block_on(async move {
+        let response = service.oneshot(request).await.unwrap();
+        let mut body = response.into_body();
+        let first = http_body_util::BodyExt::frame(&mut body).await;
+        assert!(first.is_some_and(|f| f.is_ok()), "one frame was sent");
+        // Dropping it does not unwind into the caller.
+        drop(body);
+    });
+
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("panic.value"), Some("drop of the handler's state failed"));
+    assert_eq!(event.field("url.path"), Some("/exports/9"));
+}
+
 #[test]
 fn no_panic_passes_the_response_through_and_reports_nothing() {
     let capture = Capture::new();

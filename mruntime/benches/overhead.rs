@@ -50,6 +50,7 @@ const CASES: &[&str] = &[
     "outer_layer_request",
     "outer_layer_vs_catch_panic",
     "outer_layer_stream",
+    "outer_layer_stream_vs_catch_panic",
     "spawn_join_traced",
     "panic_storm",
     "panic_storm_2threads",
@@ -272,6 +273,19 @@ fn main() {
             || requests!(&ours, &layer::STREAM),
         );
         print_case("outer_layer_stream", &samples, "ns/request");
+    }
+    if selected("outer_layer_stream_vs_catch_panic") {
+        let (theirs, ours) = (
+            layer::around_with_catch_panic(),
+            layer::around_with_recover_layer(),
+        );
+        let samples = interleave(
+            Rounds::new(mode, 200),
+            || requests!(&theirs, &layer::STREAM),
+            || requests!(&ours, &layer::STREAM),
+        );
+        print_case("outer_layer_stream_vs_catch_panic", &samples, "ns/request");
+        println!("  (bare here is tower-http's CatchPanicLayer, whose body is not guarded)");
     }
     // Late: it installs a process-wide subscriber that the cases above must not see.
     if selected("spawn_join_traced") {

@@ -395,8 +395,16 @@ where
         let caught = {
             let _entered = guard.span.enter();
             guarded(&guard.site, &guard.served, || {
-                *state = State::Polling {
-                    future: inner.call(request),
+                // SAFETY: `state` is a valid, unpinned `State::Answered { response: None }`,
+                // which owns nothing: overwriting it without dropping it leaks nothing. (No
+                // drop in between lets the inner future be written straight into place.)
+                unsafe {
+                    std::ptr::write(
+                        state,
+                        State::Polling {
+                            future: inner.call(request),
+                        },
+                    )
                 };
             })
         };
@@ -424,11 +432,27 @@ pin_project_lite::pin_project! {
     pub struct ResponseFuture<F, P, B> {
         #[pin]
         state: State<F, B>,
-        // The site, the request's span and the request: handed on to the body at the end.
-        // Boxed: the future and the response move several times, and stay small this way
-        // (cheaper than copying the 160 bytes each time).
+        // The site, the request's span and the request: handed on to the body at the end. Not
+        // boxed: an allocation costs more than the moves of these bytes.
         guard: Option<BodyGuard>,
         on_panic: Arc<P>,
+    }
+
+    // A future dropped before it finished (its client went away) drops the handler's state
+    // inside the guard: a panic in a `Drop` there is recovered and reported with the request,
+    // instead of unwinding into the server's connection task.
+    impl<F, P, B> PinnedDrop for ResponseFuture<F, P, B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let mut state = this.state;
+            if let (StateProj::Polling { .. }, Some(guard)) = (state.as_mut().project(), this.guard) {
+                let _entered = guard.span.enter();
+                // Reported already; nothing is waiting for the answer.
+                let _ = guarded(&guard.site, &guard.served, || {
+                    state.set(State::Answered { response: None });
+                });
+            }
+        }
     }
 }
 

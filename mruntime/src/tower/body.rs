@@ -3,7 +3,7 @@
 
 use std::error::Error;
 use std::fmt;
-use std::mem::MaybeUninit;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -43,11 +43,57 @@ pub(super) struct BodyGuard {
     pub(super) served: Served,
 }
 
+/// The handler's body with its guard. The body is dropped inside the guard too: a client that
+/// goes away mid-stream drops it, and a panic in a `Drop` of what it holds is recovered and
+/// reported with the request instead of unwinding into the server's connection task.
+pub(super) struct GuardedBody<B> {
+    // Structurally pinned (see `project`); dropped in place by `Drop`, never moved while pinned.
+    body: ManuallyDrop<B>,
+    guard: BodyGuard,
+}
+
+impl<B> GuardedBody<B> {
+    /// The pinned body and the guard.
+    #[inline]
+    fn project(self: Pin<&mut Self>) -> (Pin<&mut B>, &BodyGuard) {
+        // SAFETY: `body` is never moved out of a pinned `GuardedBody`: only `into_inner`, which
+        // takes it by value (so unpinned), moves it, and `Drop` drops it in place.
+        let this = unsafe { self.get_unchecked_mut() };
+        (unsafe { Pin::new_unchecked(&mut *this.body) }, &this.guard)
+    }
+
+    /// The body, no longer guarded.
+    fn into_inner(self) -> B {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped: the body is taken once, and the guard dropped once.
+        unsafe {
+            std::ptr::drop_in_place(&mut this.guard);
+            ManuallyDrop::take(&mut this.body)
+        }
+    }
+}
+
+impl<B> Drop for GuardedBody<B> {
+    fn drop(&mut self) {
+        if !std::mem::needs_drop::<B>() {
+            return;
+        }
+        let body = &mut self.body;
+        let guard = &self.guard;
+        let _entered = guard.span.enter();
+        // Reported already if it panics; the response is gone.
+        // SAFETY: the body is dropped here, once, and never used again.
+        let _ = guarded(&guard.site, &guard.served, || unsafe {
+            ManuallyDrop::drop(body)
+        });
+    }
+}
+
 pin_project_lite::pin_project! {
     #[project = KindProj]
     enum Kind<B> {
         // The handler's body, polled in the request's guard.
-        Guarded { #[pin] body: B, guard: BodyGuard },
+        Guarded { #[pin] guarded: GuardedBody<B> },
         // The body of an answer to a panic (`on_panic`'s): not guarded again.
         Answer { #[pin] body: B },
         // The text of the layer's own answer to a panic (`DefaultPanicResponse`'s).
@@ -79,7 +125,12 @@ impl<B> RecoverBody<B> {
     #[inline]
     pub(super) fn guarded(body: B, guard: BodyGuard) -> Self {
         RecoverBody {
-            kind: Kind::Guarded { body, guard },
+            kind: Kind::Guarded {
+                guarded: GuardedBody {
+                    body: ManuallyDrop::new(body),
+                    guard,
+                },
+            },
         }
     }
 
@@ -108,7 +159,8 @@ impl<B> RecoverBody<B> {
     /// layer made itself (its default answer, a gRPC answer, a body that panicked).
     pub fn get_ref(&self) -> Option<&B> {
         match &self.kind {
-            Kind::Guarded { body, .. } | Kind::Answer { body } => Some(body),
+            Kind::Guarded { guarded } => Some(&guarded.body),
+            Kind::Answer { body } => Some(body),
             Kind::Text { .. } | Kind::Ended => None,
         }
     }
@@ -116,7 +168,8 @@ impl<B> RecoverBody<B> {
     /// The inner body, as [`get_ref`](Self::get_ref) says; it is no longer guarded.
     pub fn into_inner(self) -> Option<B> {
         match self.kind {
-            Kind::Guarded { body, .. } | Kind::Answer { body } => Some(body),
+            Kind::Guarded { guarded } => Some(guarded.into_inner()),
+            Kind::Answer { body } => Some(body),
             Kind::Text { .. } | Kind::Ended => None,
         }
     }
@@ -147,12 +200,8 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         match this.kind.as_mut().project() {
-            KindProj::Guarded { body, guard } => {
-                // A body that says it has ended must yield nothing more: no guard needed (a
-                // full body, polled for its one frame, then asked again).
-                if body.is_end_stream() {
-                    return Poll::Ready(None);
-                }
+            KindProj::Guarded { guarded: handler } => {
+                let (body, guard) = handler.project();
                 // Written in place inside the guard and returned from here: a frame is about a
                 // hundred bytes, and each move of it is paid on every frame.
                 let mut polled = MaybeUninit::uninit();
@@ -187,7 +236,8 @@ where
     #[inline]
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Guarded { body, .. } | Kind::Answer { body } => body.is_end_stream(),
+            Kind::Guarded { guarded } => guarded.body.is_end_stream(),
+            Kind::Answer { body } => body.is_end_stream(),
             Kind::Text { text } => text.is_none(),
             Kind::Ended => true,
         }
@@ -196,7 +246,8 @@ where
     #[inline]
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Guarded { body, .. } | Kind::Answer { body } => body.size_hint(),
+            Kind::Guarded { guarded } => guarded.body.size_hint(),
+            Kind::Answer { body } => body.size_hint(),
             Kind::Text { text } => SizeHint::with_exact(text.map_or(0, |t| t.len() as u64)),
             Kind::Ended => SizeHint::with_exact(0),
         }
@@ -212,7 +263,7 @@ fn end_after_panic<B: Body>(
     mut kind: Pin<&mut Kind<B>>,
 ) -> Poll<Option<Result<Frame<B::Data>, BoxError>>> {
     let (grpc, span) = match &*kind {
-        Kind::Guarded { guard, .. } => (guard.served.is_grpc(), guard.span.clone()),
+        Kind::Guarded { guarded } => (guarded.guard.served.is_grpc(), guarded.guard.span.clone()),
         _ => (false, Span::none()),
     };
     span.in_scope(|| kind.set(Kind::Ended));
