@@ -298,7 +298,10 @@ fn a_panic_dropping_a_body_mid_stream_is_recovered_and_reported_once() {
     });
 
     let event = only_panic_event(&capture);
-    assert_eq!(event.field("panic.value"), Some("drop of the handler's state failed"));
+    assert_eq!(
+        event.field("panic.value"),
+        Some("drop of the handler's state failed")
+    );
     assert_eq!(event.field("url.path"), Some("/exports/9"));
 }
 
