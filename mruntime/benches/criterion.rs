@@ -175,6 +175,25 @@ fn outer_layers(c: &mut Criterion) {
     }
 }
 
+/// `http_request` and `http_stream`: the routers served by hyper over loopback TCP.
+fn http_cases(c: &mut Criterion) {
+    let rt = http::io_runtime();
+    let (bare, ours) = (layer::routes(), layer::with_recover_layer());
+    for (name, load) in [
+        ("http_request", &layer::HELLO),
+        ("http_stream", &layer::STREAM),
+    ] {
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(load.requests as u64));
+        for (side, router) in [("bare", &bare), ("ours", &ours)] {
+            group.bench_function(side, |b| {
+                b.iter_custom(|batches| batched(batches, || http::batch(&rt, router, load)))
+            });
+        }
+        group.finish();
+    }
+}
+
 fn main() {
     prepare_panics();
     let mut c = Criterion::default().configure_from_args();
@@ -185,6 +204,7 @@ fn main() {
     panic_path_10mb(&mut c);
     layers(&mut c);
     outer_layers(&mut c);
+    http_cases(&mut c);
     // Late: it installs a process-wide subscriber that the cases above must not see.
     spawn_join_traced(&mut c);
     // Last: a global meter provider and an error reporter.

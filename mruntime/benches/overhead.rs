@@ -51,6 +51,8 @@ const CASES: &[&str] = &[
     "outer_layer_vs_catch_panic",
     "outer_layer_stream",
     "outer_layer_stream_vs_catch_panic",
+    "http_request",
+    "http_stream",
     "spawn_join_traced",
     "panic_storm",
     "panic_storm_2threads",
@@ -286,6 +288,24 @@ fn main() {
         );
         print_case("outer_layer_stream_vs_catch_panic", &samples, "ns/request");
         println!("  (bare here is tower-http's CatchPanicLayer, whose body is not guarded)");
+    }
+    if selected("http_request") || selected("http_stream") {
+        let io = http::io_runtime();
+        let (bare, ours) = (layer::routes(), layer::with_recover_layer());
+        for (case, load, rounds) in [
+            ("http_request", &layer::HELLO, 100),
+            ("http_stream", &layer::STREAM, 100),
+        ] {
+            if !selected(case) {
+                continue;
+            }
+            let samples = interleave(
+                Rounds::new(mode, rounds),
+                || per_op(http::batch(&io, &bare, load), load.requests),
+                || per_op(http::batch(&io, &ours, load), load.requests),
+            );
+            print_case(case, &samples, "ns/request");
+        }
     }
     // Late: it installs a process-wide subscriber that the cases above must not see.
     if selected("spawn_join_traced") {

@@ -378,11 +378,11 @@ where
         let span = request_span(&self.site, &served);
         let mut future = ResponseFuture {
             state: State::Answered { response: None },
-            guard: Some(BodyGuard {
+            guard: Some(Box::new(BodyGuard {
                 site: self.site,
                 span,
                 served,
-            }),
+            })),
             on_panic: Arc::clone(&self.on_panic),
         };
         let Some(guard) = future.guard.as_ref() else {
@@ -434,7 +434,7 @@ pin_project_lite::pin_project! {
         state: State<F, B>,
         // The site, the request's span and the request: handed on to the body at the end. Not
         // boxed: an allocation costs more than the moves of these bytes.
-        guard: Option<BodyGuard>,
+        guard: Option<Box<BodyGuard>>,
         on_panic: Arc<P>,
     }
 

@@ -3,6 +3,7 @@
 //! Every case has a bare baseline and ours doing the same work; only the safety differs. A batch
 //! function runs one batch and returns how long it took, measured around the work only.
 
+pub(crate) mod http;
 pub(crate) mod layer;
 pub(crate) mod storm;
 

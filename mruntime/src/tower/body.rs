@@ -49,7 +49,7 @@ pub(super) struct BodyGuard {
 pub(super) struct GuardedBody<B> {
     // Structurally pinned (see `project`); dropped in place by `Drop`, never moved while pinned.
     body: ManuallyDrop<B>,
-    guard: BodyGuard,
+    guard: Box<BodyGuard>,
 }
 
 impl<B> GuardedBody<B> {
@@ -123,7 +123,7 @@ pin_project_lite::pin_project! {
 
 impl<B> RecoverBody<B> {
     #[inline]
-    pub(super) fn guarded(body: B, guard: BodyGuard) -> Self {
+    pub(super) fn guarded(body: B, guard: Box<BodyGuard>) -> Self {
         RecoverBody {
             kind: Kind::Guarded {
                 guarded: GuardedBody {
