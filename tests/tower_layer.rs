@@ -446,6 +446,46 @@ fn axum_router_handler_panic_becomes_500_and_the_next_request_succeeds() {
 }
 
 #[test]
+fn layer_around_the_whole_router_as_axum_serve_takes_it_answers_500_and_reports_once() {
+    // The form the docs give for `axum::serve`: the layer around the router, the response
+    // mapped into axum's body.
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let router = Router::new()
+        .route("/debug/panic", get(unguarded_panic))
+        .route("/health", get(healthy));
+    let service = tower::ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
+        .layer(RecoverLayer::new("axum-around").name("http"))
+        .service(router);
+    rt.block_on(async {
+        let response = service
+            .clone()
+            .oneshot(get_request("/debug/panic"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body_text(response).await,
+            r#"{"error":"internal server error"}"#
+        );
+        // Routing itself (a 404 from the fallback) is under the layer too.
+        let missing = service
+            .clone()
+            .oneshot(get_request("/nowhere"))
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        let ok = service.oneshot(get_request("/health")).await.unwrap();
+        assert_eq!(body_text(ok).await, "ok");
+    });
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("component"), Some("axum-around"));
+    assert_eq!(event.field("url.path"), Some("/debug/panic"));
+}
+
+#[test]
 fn axum_recover_handler_inside_the_layer_reports_once_with_the_request() {
     let capture = Capture::new();
     let _guard = capture.set_default();

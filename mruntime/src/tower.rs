@@ -145,8 +145,7 @@ impl<B> PanicResponse<B> for DefaultPanicResponse {
 /// guarded poll per frame; an empty one, none. A panic in the inner service's `poll_ready` is not
 /// caught.
 ///
-/// With axum, add it with `Router::layer` (it then wraps every route and the fallback) or around
-/// the whole `Router`:
+/// With axum, add it with `Router::layer` (it then wraps every route and the fallback):
 ///
 /// ```
 /// use axum::{Router, routing::get};
@@ -159,6 +158,30 @@ impl<B> PanicResponse<B> for DefaultPanicResponse {
 /// let app: Router = Router::new()
 ///     .route("/debug/panic", get(panics))
 ///     .layer(RecoverLayer::new("ledger").name("http"));
+/// ```
+///
+/// or around the whole `Router`, which costs less per request: axum boxes every route added to
+/// with `Router::layer` once more and clones it for each request, whatever the layer (the
+/// `layer_floor` and `outer_*` rows of `docs/performance.md` measure both). Served by hyper (with
+/// hyper-util's `TowerToHyperService`) the service is used as it is; `axum::serve` wants axum's
+/// own body, so the response is mapped into it first (one box per response):
+///
+/// ```no_run
+/// use axum::extract::Request;
+/// use axum::response::IntoResponse;
+/// use axum::{Router, ServiceExt, routing::get};
+/// use mruntime::tower::RecoverLayer;
+/// use tower::ServiceBuilder;
+///
+/// # async fn serve() -> std::io::Result<()> {
+/// let app = Router::new().route("/", get(|| async { "hello" }));
+/// let service = ServiceBuilder::new()
+///     .map_response(IntoResponse::into_response)
+///     .layer(RecoverLayer::new("ledger").name("http"))
+///     .service(app);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// axum::serve(listener, ServiceExt::<Request>::into_make_service(service)).await
+/// # }
 /// ```
 pub struct RecoverLayer<P = DefaultPanicResponse> {
     site: Site,
