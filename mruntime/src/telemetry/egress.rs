@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::panic::Panicked;
-use crate::telemetry::limits::{VALUE_LIMIT, cut_with_marker, window};
+use crate::telemetry::limits::{VALUE_LIMIT, cut_with_marker, longer_than, window};
 use crate::telemetry::redact::{REDACTED_VALUE, Scan, production_mode, redact_secrets};
 use crate::telemetry::view::SinkView;
 
@@ -58,7 +58,7 @@ fn bounded_and_redacted(text: &str, scan: Scan) -> Cow<'_, str> {
     let (head, cut) = window(text, VALUE_LIMIT);
     let redacted = redact_secrets(head, Scan { cut, ..scan });
     // Redaction can lengthen the text (`k=v` becomes `k=[REDACTED]`): cut again after it.
-    if cut || redacted.chars().nth(VALUE_LIMIT).is_some() {
+    if cut || longer_than(&redacted, VALUE_LIMIT) {
         Cow::Owned(cut_with_marker(&redacted, VALUE_LIMIT))
     } else {
         redacted
