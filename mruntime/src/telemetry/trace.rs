@@ -45,16 +45,25 @@ macro_rules! panic_event {
         );
 
         fn $emit($view: &SinkView<'_>, $request: Option<RequestFields<'_>>) {
-            // The values (the readable stack resolves the backtrace's symbols) are worked out
-            // only for a dispatcher that wants the event.
-            if !wanted() {
+            if Level::ERROR > STATIC_MAX_LEVEL {
                 return;
             }
-            let $p = $view.for_reporter();
-            // `format_args!`, as `tracing::error!` records its message: a layer reading it with
-            // `record_debug` sees `panic.recovered`, not a quoted string.
-            let values: [&dyn Value; FIELD_COUNT] = [&format_args!("panic.recovered"), $(&$value),*];
-            dispatch(values);
+            // Registered once, so that subscribers created later are told of the callsite.
+            let _ = CALLSITE.interest();
+            // One look-up of the dispatcher, which is asked whether it wants the event; the
+            // values (the readable stack resolves the backtrace's symbols) are worked out only
+            // then.
+            tracing::dispatcher::get_default(|dispatch| {
+                if !dispatch.enabled(&METADATA) {
+                    return;
+                }
+                let $p = $view.for_reporter();
+                // `format_args!`, as `tracing::error!` records its message: a layer reading it
+                // with `record_debug` sees `panic.recovered`, not a quoted string.
+                let values: [&dyn Value; FIELD_COUNT] =
+                    [&format_args!("panic.recovered"), $(&$value),*];
+                dispatch_event(dispatch, values);
+            });
         }
     };
 }
@@ -84,30 +93,21 @@ fn non_empty(s: &'static str) -> Option<&'static str> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Whether the current dispatcher wants the event, whatever interest tracing cached.
-fn wanted() -> bool {
-    if Level::ERROR > STATIC_MAX_LEVEL {
-        return false;
+/// Gives `dispatch` the event with `values`, its fields taken from the callsite's field set
+/// without collecting them anywhere.
+fn dispatch_event(dispatch: &tracing::Dispatch, values: [&dyn Value; FIELD_COUNT]) {
+    let field_set = METADATA.fields();
+    let mut iter = field_set.iter();
+    let fields: [Option<Field>; FIELD_COUNT] = std::array::from_fn(|_| iter.next());
+    let Some(first) = fields[0].as_ref() else {
+        return;
+    };
+    if fields.iter().any(Option::is_none) {
+        return;
     }
-    // Registered once, so that subscribers created later are told of the callsite.
-    let _ = CALLSITE.interest();
-    tracing::dispatcher::get_default(|dispatch| dispatch.enabled(&METADATA))
-}
-
-/// Emits the event to the current dispatcher if it wants it, whatever interest tracing cached.
-fn dispatch(values: [&dyn Value; FIELD_COUNT]) {
-    tracing::dispatcher::get_default(|dispatch| {
-        if !dispatch.enabled(&METADATA) {
-            return;
-        }
-        let fields: Vec<Field> = METADATA.fields().iter().collect();
-        if fields.len() != FIELD_COUNT {
-            return;
-        }
-        let pairs: [(&Field, Option<&dyn Value>); FIELD_COUNT] =
-            std::array::from_fn(|i| (&fields[i], Some(values[i])));
-        dispatch.event(&Event::new(&METADATA, &METADATA.fields().value_set(&pairs)));
-    });
+    let pairs: [(&Field, Option<&dyn Value>); FIELD_COUNT] =
+        std::array::from_fn(|i| (fields[i].as_ref().unwrap_or(first), Some(values[i])));
+    dispatch.event(&Event::new(&METADATA, &field_set.value_set(&pairs)));
 }
 
 pub(crate) fn emit(view: &SinkView<'_>) {
