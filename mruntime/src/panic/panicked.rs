@@ -391,6 +391,14 @@ impl Panicked {
         }
     }
 
+    /// The message when the payload is a `&'static str` (as from `panic!("literal")`).
+    pub(crate) fn static_message(&self) -> Option<&'static str> {
+        match self.inner.payload {
+            Payload::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub(crate) fn site(&self) -> &Site {
         &self.inner.site
     }

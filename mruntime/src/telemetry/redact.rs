@@ -3,7 +3,7 @@
 //! the credentials of URLs and bare bearer tokens by `[REDACTED]`.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -163,6 +163,62 @@ thread_local! {
     /// This thread's copy of [`KEYS`] and its version: a report reads one atomic, not the lock
     /// and the `Arc` count that every reporting thread would share.
     static CACHED_KEYS: RefCell<Option<(u64, Arc<Keys>)>> = const { RefCell::new(None) };
+}
+
+/// The version of the keys now: a text found clean under it stays clean while it is current.
+pub(crate) fn keys_version() -> u64 {
+    KEYS_VERSION.load(Ordering::Acquire)
+}
+
+/// How many static texts each thread remembers as clean.
+const CLEAN_STATICS: usize = 4;
+
+/// A static text (by address and length) found free of secrets under keys `version`.
+#[derive(Clone, Copy)]
+struct Clean {
+    addr: usize,
+    len: usize,
+    version: u64,
+}
+
+const NO_CLEAN: Clean = Clean {
+    addr: 0,
+    len: 0,
+    version: 0,
+};
+
+thread_local! {
+    /// The static texts this thread last found clean, newest first.
+    static CLEAN: Cell<[Clean; CLEAN_STATICS]> = const { Cell::new([NO_CLEAN; CLEAN_STATICS]) };
+}
+
+/// Whether `text` was found clean on this thread under the current keys. A `&'static str`
+/// never changes, so its address and length identify its content.
+pub(crate) fn known_clean(text: &'static str) -> bool {
+    let version = keys_version();
+    let addr = text.as_ptr() as usize;
+    CLEAN
+        .try_with(|clean| {
+            clean
+                .get()
+                .iter()
+                .any(|c| c.addr == addr && c.len == text.len() && c.version == version)
+        })
+        .unwrap_or(false)
+}
+
+/// Remembers that `text` was found clean under keys `version` (read before the scan).
+pub(crate) fn remember_clean(text: &'static str, version: u64) {
+    let _ = CLEAN.try_with(|clean| {
+        let mut entries = clean.get();
+        entries.rotate_right(1);
+        entries[0] = Clean {
+            addr: text.as_ptr() as usize,
+            len: text.len(),
+            version,
+        };
+        clean.set(entries);
+    });
 }
 
 /// `f` of the current keys (this thread's copy while it is current).
