@@ -90,7 +90,10 @@ impl Fingerprint {
             .copied()
             .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
         match (message, &self.text) {
-            (Some(m), Some(text)) => m.len() == self.len && m.starts_with(&**text),
+            // A `&'static str` payload is matched by its own text: no compare needed.
+            (Some(m), Some(text)) => {
+                m.len() == self.len && (std::ptr::eq(m, &**text) || m.starts_with(&**text))
+            }
             (None, None) => true,
             _ => false,
         }
