@@ -117,15 +117,15 @@ pub(crate) fn recovered(
     match (recovery, panicked.policy()) {
         (Recovery::Guard, PanicPolicy::CrashProcess) => telemetry::crash(&panicked, || {
             telemetry::report(&panicked);
-            report_settled(settled);
+            report_settled_if_any(settled);
         }),
         (Recovery::Attempt(_), PanicPolicy::CrashProcess) => {
             telemetry::report_under_deadline(&panicked);
-            report_settled(settled);
+            report_settled_if_any(settled);
         }
         _ => {
             telemetry::report(&panicked);
-            report_settled(settled);
+            report_settled_if_any(settled);
         }
     }
     panicked
@@ -138,6 +138,14 @@ pub(crate) fn apply_policy(panicked: &Panicked, last_words: impl FnOnce()) {
         telemetry::crash(panicked, last_words);
     }
     last_words();
+}
+
+/// [`report_settled`] when there is anything to report (a panic path seldom has).
+#[inline]
+fn report_settled_if_any(settled: Settled) {
+    if !settled.captures.is_empty() || settled.lost > 0 {
+        report_settled(settled);
+    }
 }
 
 /// Reports, once each, the panics raised under an exiting guard that other code caught (a
