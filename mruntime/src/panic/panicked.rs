@@ -464,3 +464,54 @@ impl fmt::Debug for Panicked {
 }
 
 impl std::error::Error for Panicked {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_are_right_past_the_cache_and_back() {
+        let files = ["src/a.rs", "src/b.rs", "src/a.rs:1"];
+        // More distinct locations than a thread keeps, twice over, then again in reverse.
+        let mut wanted = Vec::new();
+        for line in 1..=(LOCATION_CACHE_LIMIT as u32 * 2) {
+            for file in files {
+                wanted.push((file, line, line + 4));
+            }
+        }
+        let again = wanted.iter().rev().copied();
+        for (file, line, column) in wanted.clone().into_iter().chain(again) {
+            let location = PanicLocation::new(file, line, column);
+            assert_eq!(
+                (location.file(), location.line(), location.column()),
+                (file, line, column)
+            );
+            assert_eq!(location.to_string(), format!("{file}:{line}:{column}"));
+        }
+    }
+
+    #[test]
+    fn a_cached_location_is_equal_hashed_and_debugged_as_a_new_one() {
+        use std::collections::hash_map::DefaultHasher;
+        let hash = |l: &PanicLocation| {
+            let mut h = DefaultHasher::new();
+            l.hash(&mut h);
+            h.finish()
+        };
+        let first = PanicLocation::new("src/lib.rs", 7, 9);
+        let cached = PanicLocation::new("src/lib.rs", 7, 9);
+        let fresh = PanicLocation::format("src/lib.rs", 7, 9);
+        assert!(
+            Arc::ptr_eq(&first.text, &cached.text),
+            "shared, not rebuilt"
+        );
+        assert_eq!(first, fresh);
+        assert_eq!(hash(&first), hash(&fresh));
+        assert_ne!(first, PanicLocation::new("src/lib.rs", 7, 10));
+        assert_ne!(first, PanicLocation::new("src/lib.r", 7, 9));
+        assert_eq!(
+            format!("{first:?}"),
+            r#"PanicLocation { file: "src/lib.rs", line: 7, column: 9 }"#
+        );
+    }
+}
