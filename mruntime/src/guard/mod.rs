@@ -48,29 +48,10 @@ pub(crate) fn catch_as<T>(
     recovery: Recovery,
     f: impl FnOnce() -> T,
 ) -> Result<T, Panicked> {
-    guarded(site, recovery, || panic::catch_unwind(AssertUnwindSafe(f)))
-}
-
-/// [`catch`] for a sync call (`#[recover]` on a sync fn, [`guard`]), with `f` run in a frame of
-/// its own (see [`unwind_boundary`]). Futures keep [`catch`]: a poll is hot, a sync panic path
-/// is what this makes cheaper.
-#[inline]
-fn catch_sync<T>(site: &Site, f: impl FnOnce() -> T) -> Result<T, Panicked> {
-    guarded(site, Recovery::Guard, || unwind_boundary(f))
-}
-
-/// The guard around `run` (`f` under `catch_unwind`): the one body of [`catch_as`] and
-/// [`catch_sync`].
-#[inline(always)]
-fn guarded<T>(
-    site: &Site,
-    recovery: Recovery,
-    run: impl FnOnce() -> std::thread::Result<T>,
-) -> Result<T, Panicked> {
     install_panic_hook();
     let frame = Frame::new(site);
     let entered = frame.enter();
-    match run() {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => {
             if entered.exit() {
                 report_settled(capture::take_settled(&frame));
@@ -84,15 +65,6 @@ fn guarded<T>(
             Err(panicked)
         }
     }
-}
-
-/// `catch_unwind(f)` in a frame of its own: the frame a panic unwinds to is then this small one
-/// (`f` inlined), whose unwind tables the unwinder reads in a few steps, rather than the guarded
-/// caller with its span, guard and report (~2,000 instructions per panic less). It costs a call
-/// on the way in (~7 instructions).
-#[inline(never)]
-fn unwind_boundary<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
-    panic::catch_unwind(AssertUnwindSafe(f))
 }
 
 /// The one place a caught panic is turned into a [`Panicked`] and reported (exactly once), and,
@@ -203,7 +175,7 @@ pub(crate) fn recovered_in_hook(
 pub(crate) fn run_sync<T>(site: &Site, f: impl FnOnce() -> T) -> Result<T, Panicked> {
     let span = telemetry::guard_span(site);
     let _entered = span.enter();
-    catch_sync(site, f)
+    catch(site, f)
 }
 
 /// Runs `f`, catching a panic in it: the Go `defer mruntime.RecoverWithPolicyAndContext(...)`.
