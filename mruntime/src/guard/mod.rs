@@ -123,19 +123,24 @@ fn report_settled_if_any(settled: Settled) {
 /// Reports, once each, the panics raised under an exiting guard that other code caught (a
 /// `catch_unwind` of the user's, tokio's task harness under a `LocalSet` or `block_on`): marked
 /// caught elsewhere, with no policy applied (the code that caught a panic decided what follows).
+///
+/// `extern "C"`: it cannot unwind (each sink is contained, and the stderr line's write cannot
+/// panic), so the guards it is inlined into need no unwind-table entry for the call, which every
+/// panic they catch would otherwise have the personality routine read past. Rust calls only.
 #[cold]
 #[inline(never)]
-fn report_settled(settled: Settled) {
+#[allow(improper_ctypes_definitions)]
+extern "C" fn report_settled(settled: Settled) {
     for capture in settled.captures {
         telemetry::report(&Panicked::caught_elsewhere_from(capture));
     }
     if settled.lost > 0 {
-        eprintln!(
+        telemetry::egress::write_stderr_line(format_args!(
             "mruntime: {} panics caught by code outside mruntime's guards on this thread were not \
              reported: more than {} were waiting for their guards to exit",
             settled.lost,
             capture::CAPTURE_QUEUE_LIMIT
-        );
+        ));
     }
 }
 

@@ -308,7 +308,12 @@ pub(crate) struct Settled {
 
 /// Takes the captures left by `frame` (the guard is exiting, so whoever caught those panics
 /// has), and the count of captures lost on this thread.
-pub(crate) fn take_settled(frame: &Frame) -> Settled {
+///
+/// `extern "C"`, as `guard::report_settled` (the guards' one call after a panic-free return
+/// that waits for captures): it cannot unwind, so it needs no unwind-table entry. Rust calls only.
+#[inline(never)]
+#[allow(improper_ctypes_definitions)]
+pub(crate) extern "C" fn take_settled(frame: &Frame) -> Settled {
     settled_of(frame)
 }
 
@@ -390,6 +395,8 @@ pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
     if let Err(fault) = run_silenced(move || drop(payload)) {
         // The fault's own payload might panic on drop too: never drop it.
         std::mem::forget(fault);
-        eprintln!("mruntime: dropping a panic payload panicked; the payload was leaked");
+        crate::telemetry::egress::write_stderr_line(format_args!(
+            "mruntime: dropping a panic payload panicked; the payload was leaked"
+        ));
     }
 }

@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io::Write as _;
 
 use crate::panic::Panicked;
 use crate::telemetry::limits::{VALUE_LIMIT, cut_with_marker, longer_than, window};
@@ -104,6 +105,12 @@ pub(crate) fn stderr_text(text: &str) -> String {
         return FAULT_REDACTED.to_owned();
     }
     escape_control(&value_for(text, false)).into_owned()
+}
+
+/// Writes `line` and a newline to stderr, ignoring a failed write: `eprintln!` would panic, and
+/// the paths that describe a recovered panic's trouble must not.
+pub(crate) fn write_stderr_line(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// `text` with control characters (newlines included) escaped, so one report stays one line.

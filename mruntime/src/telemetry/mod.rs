@@ -77,12 +77,12 @@ fn contain(sink: Sink, panicked: &Panicked, f: impl FnOnce()) {
     let result = Silenced::run(f);
     let _ = REPORTING.try_with(|r| r.set(active));
     if let Err(fault) = result {
-        eprintln!(
+        egress::write_stderr_line(format_args!(
             "mruntime: the {} panicked ({}) while reporting a recovered panic; \
              the recovered panic keeps its policy: {}",
             sink.name,
             egress::stderr_text(fault.message().unwrap_or("non-string panic payload")),
             egress::stderr_summary(panicked)
-        );
+        ));
     }
 }
