@@ -59,14 +59,14 @@ struct Fingerprint {
 
 impl Fingerprint {
     fn of_hook(payload: &(dyn Any + Send)) -> Self {
-        let type_id = payload.type_id();
         if let Some(s) = payload.downcast_ref::<&'static str>() {
             return Fingerprint {
-                type_id,
+                type_id: TypeId::of::<&'static str>(),
                 len: s.len(),
                 text: Some(Cow::Borrowed(*s)),
             };
         }
+        let type_id = payload.type_id();
         match payload.downcast_ref::<String>() {
             Some(s) => Fingerprint {
                 type_id,
@@ -286,9 +286,12 @@ pub(crate) fn take_captured(payload: &(dyn Any + Send)) -> Option<Captured> {
     let capture = QUEUE
         .try_with(|queue| {
             let mut queue = queue.try_borrow_mut().ok()?;
-            let at = queue
-                .iter()
-                .rposition(|c| c.frame == frame && c.fingerprint.matches(payload))?;
+            let mine = |c: &Capture| c.frame == frame && c.fingerprint.matches(payload);
+            // Mostly the newest capture: taken from the back, nothing to search or shift.
+            if queue.back().is_some_and(mine) {
+                return queue.pop_back();
+            }
+            let at = queue.iter().rposition(mine)?;
             queue.remove(at)
         })
         .ok()
