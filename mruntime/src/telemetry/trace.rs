@@ -16,6 +16,7 @@ use tracing::{Event, Level, Metadata, Span};
 use tracing_core::callsite::{DefaultCallsite, Identifier};
 use tracing_core::field::FieldSet;
 use tracing_core::metadata::Kind;
+use tracing_core::subscriber::NoSubscriber;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::telemetry::request::{self, RequestFields};
@@ -44,9 +45,10 @@ macro_rules! panic_event {
             Kind::EVENT,
         );
 
-        fn $emit($view: &SinkView<'_>, $request: Option<RequestFields<'_>>) {
+        /// Returns whether there is a subscriber at all (else no span can be recorded either).
+        fn $emit($view: &SinkView<'_>, $request: Option<RequestFields<'_>>) -> bool {
             if Level::ERROR > STATIC_MAX_LEVEL {
-                return;
+                return true;
             }
             // Registered once, so that subscribers created later are told of the callsite.
             let _ = CALLSITE.interest();
@@ -55,7 +57,7 @@ macro_rules! panic_event {
             // then.
             tracing::dispatcher::get_default(|dispatch| {
                 if !dispatch.enabled(&METADATA) {
-                    return;
+                    return !dispatch.is::<NoSubscriber>();
                 }
                 let $p = $view.for_reporter();
                 // `format_args!`, as `tracing::error!` records its message: a layer reading it
@@ -63,7 +65,8 @@ macro_rules! panic_event {
                 let values: [&dyn Value; FIELD_COUNT] =
                     [&format_args!("panic.recovered"), $(&$value),*];
                 dispatch_event(dispatch, values);
-            });
+                true
+            })
         }
     };
 }
@@ -115,7 +118,9 @@ pub(crate) fn emit(view: &SinkView<'_>) {
 }
 
 fn emit_in(view: &SinkView<'_>, request: Option<RequestFields<'_>>) {
-    emit_event(view, request);
+    if !emit_event(view, request) {
+        return; // no subscriber: the current span is a disabled one
+    }
     let p = view.for_reporter();
 
     // With a tracing-opentelemetry layer these reach the exported span; without one they do
