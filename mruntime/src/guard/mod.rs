@@ -178,8 +178,7 @@ pub(crate) fn recovered_in_hook(
 /// Runs a closure in a guard inside its own span, as `#[recover]` on a sync fn does.
 #[inline]
 pub(crate) fn run_sync<T>(site: &Site, f: impl FnOnce() -> T) -> Result<T, Panicked> {
-    let span = telemetry::guard_span(site);
-    let _entered = span.enter();
+    let _span = telemetry::enter_guard_span(site);
     catch(site, f)
 }
 
