@@ -227,7 +227,7 @@ impl Panicked {
         captured: Option<Captured>,
     ) -> Self {
         let (location, backtrace) = match captured {
-            Some(c) => (c.location, c.backtrace.map(Arc::new)),
+            Some(c) => (c.location, c.backtrace),
             None => (None, None),
         };
         Panicked {
