@@ -59,7 +59,7 @@ fn exit_guard_span(span: EnteredSpan) {
     drop(span);
 }
 
-#[inline]
+#[inline(never)]
 fn new_guard_span(site: &Site) -> Span {
     tracing::info_span!(
         target: "mruntime",
