@@ -308,8 +308,8 @@ pub(crate) struct Settled {
 /// Takes the captures left by `frame` (the guard is exiting, so whoever caught those panics
 /// has), and the count of captures lost on this thread.
 ///
-/// `extern "C"`, as `guard::report_settled` (the guards' one call after a panic-free return
-/// that waits for captures): it cannot unwind, so it needs no unwind-table entry. Rust calls only.
+/// `extern "C"`, as `guard::report_settled` which takes what this returns: nothing here panics,
+/// so the guards calling it need no unwind-table entry for the call. Rust calls only.
 #[inline(never)]
 #[allow(improper_ctypes_definitions)]
 pub(crate) extern "C" fn take_settled(frame: &Frame) -> Settled {
