@@ -34,9 +34,12 @@ pub fn install_panic_hook() {
     }
 }
 
+// `extern "C"`: it cannot unwind (nothing in it panics: see below), so the guards it is
+// inlined into need no unwind-table entry for the call, which every panic they catch would
+// otherwise have the personality routine read past.
 #[cold]
 #[inline(never)]
-fn install_now() {
+extern "C" fn install_now() {
     // `set_hook` panics on a thread that is unwinding, which would abort the process: a guard
     // first entered during unwinding (a guarded future dropped inside its guard as a spawn
     // outside a runtime unwinds) leaves the install to the next guard.

@@ -95,15 +95,15 @@ pub(crate) fn recovered(
     match (recovery, panicked.policy()) {
         (Recovery::Guard, PanicPolicy::CrashProcess) => telemetry::crash(&panicked, || {
             telemetry::report(&panicked);
-            report_settled(settled);
+            report_settled_if_any(settled);
         }),
         (Recovery::Attempt(_), PanicPolicy::CrashProcess) => {
             telemetry::report_under_deadline(&panicked);
-            report_settled(settled);
+            report_settled_if_any(settled);
         }
         _ => {
             telemetry::report(&panicked);
-            report_settled(settled);
+            report_settled_if_any(settled);
         }
     }
     panicked
@@ -118,22 +118,35 @@ pub(crate) fn apply_policy(panicked: &Panicked, last_words: impl FnOnce()) {
     last_words();
 }
 
+/// [`report_settled`] when there is anything to report (a panic path seldom has).
+#[inline]
+fn report_settled_if_any(settled: Settled) {
+    if !settled.captures.is_empty() || settled.lost > 0 {
+        report_settled(settled);
+    }
+}
+
 /// Reports, once each, the panics raised under an exiting guard that other code caught (a
 /// `catch_unwind` of the user's, tokio's task harness under a `LocalSet` or `block_on`): marked
 /// caught elsewhere, with no policy applied (the code that caught a panic decided what follows).
+///
+/// `extern "C"`: it cannot unwind (each sink is contained, and the stderr line's write cannot
+/// panic), so the guards it is inlined into need no unwind-table entry for the call, which every
+/// panic they catch would otherwise have the personality routine read past. Rust calls only.
 #[cold]
 #[inline(never)]
-fn report_settled(settled: Settled) {
+#[allow(improper_ctypes_definitions)]
+extern "C" fn report_settled(settled: Settled) {
     for capture in settled.captures {
         telemetry::report(&Panicked::caught_elsewhere_from(capture));
     }
     if settled.lost > 0 {
-        eprintln!(
+        telemetry::egress::write_stderr_line(format_args!(
             "mruntime: {} panics caught by code outside mruntime's guards on this thread were not \
              reported: more than {} were waiting for their guards to exit",
             settled.lost,
             capture::CAPTURE_QUEUE_LIMIT
-        );
+        ));
     }
 }
 
@@ -171,8 +184,7 @@ pub(crate) fn recovered_in_hook(
 /// Runs a closure in a guard inside its own span, as `#[recover]` on a sync fn does.
 #[inline]
 pub(crate) fn run_sync<T>(site: &Site, f: impl FnOnce() -> T) -> Result<T, Panicked> {
-    let span = telemetry::guard_span(site);
-    let _entered = span.enter();
+    let _span = telemetry::enter_guard_span(site);
     catch(site, f)
 }
 

@@ -16,6 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{self, PanicHookInfo};
 use std::ptr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::panic::PanicLocation;
@@ -24,7 +25,8 @@ use crate::site::Site;
 /// What a guard learns from the hook about the panic it caught.
 pub(crate) struct Captured {
     pub(crate) location: Option<PanicLocation>,
-    pub(crate) backtrace: Option<Backtrace>,
+    /// In an `Arc` already, as `Panicked` keeps it: a capture stays small to move.
+    pub(crate) backtrace: Option<Arc<Backtrace>>,
 }
 
 /// How many captures a thread keeps waiting for their guards to exit; beyond that the oldest
@@ -45,54 +47,51 @@ pub(crate) struct Capture {
 
 impl Capture {
     pub(crate) fn into_parts(self) -> (Site, Option<Cow<'static, str>>, Captured) {
-        (self.site, self.fingerprint.text, self.captured)
+        let message = match self.fingerprint {
+            Fingerprint::Str(s) => Some(Cow::Borrowed(s)),
+            Fingerprint::String { text, .. } => Some(Cow::Owned(text)),
+            Fingerprint::Other(_) => None,
+        };
+        (self.site, message, self.captured)
     }
 }
 
 /// Enough of a payload to tell it from another: its type, and for a string its length and (a
-/// bounded copy of) its text.
-struct Fingerprint {
-    type_id: TypeId,
-    len: usize,
-    text: Option<Cow<'static, str>>,
+/// bounded copy of) its text. An enum, so that a capture stays small enough to move without a
+/// `memcpy` call.
+enum Fingerprint {
+    /// A `&'static str` payload: its text.
+    Str(&'static str),
+    /// A `String` payload: its length and its first [`MESSAGE_COPY_LIMIT`] bytes.
+    String { len: usize, text: String },
+    /// Any other payload: its type.
+    Other(TypeId),
 }
 
 impl Fingerprint {
     fn of_hook(payload: &(dyn Any + Send)) -> Self {
-        let type_id = payload.type_id();
         if let Some(s) = payload.downcast_ref::<&'static str>() {
-            return Fingerprint {
-                type_id,
-                len: s.len(),
-                text: Some(Cow::Borrowed(*s)),
-            };
+            return Fingerprint::Str(s);
         }
         match payload.downcast_ref::<String>() {
-            Some(s) => Fingerprint {
-                type_id,
+            Some(s) => Fingerprint::String {
                 len: s.len(),
-                text: Some(Cow::Owned(prefix(s, MESSAGE_COPY_LIMIT).to_owned())),
+                text: prefix(s, MESSAGE_COPY_LIMIT).to_owned(),
             },
-            None => Fingerprint {
-                type_id,
-                len: 0,
-                text: None,
-            },
+            None => Fingerprint::Other(payload.type_id()),
         }
     }
 
     fn matches(&self, payload: &(dyn Any + Send)) -> bool {
-        if payload.type_id() != self.type_id {
-            return false;
-        }
-        let message = payload
-            .downcast_ref::<&'static str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-        match (message, &self.text) {
-            (Some(m), Some(text)) => m.len() == self.len && m.starts_with(&**text),
-            (None, None) => true,
-            _ => false,
+        match self {
+            // Mostly the payload's own text: no compare needed then.
+            Fingerprint::Str(text) => payload
+                .downcast_ref::<&'static str>()
+                .is_some_and(|m| std::ptr::eq(*m, *text) || m == text),
+            Fingerprint::String { len, text } => payload
+                .downcast_ref::<String>()
+                .is_some_and(|m| m.len() == *len && m.starts_with(text.as_str())),
+            Fingerprint::Other(type_id) => payload.type_id() == *type_id,
         }
     }
 }
@@ -222,13 +221,13 @@ pub fn set_backtrace_capture(capture: BacktraceCapture) {
     BACKTRACE_CAPTURE.store(raw, Ordering::Relaxed);
 }
 
-fn capture_backtrace() -> Option<Backtrace> {
+fn capture_backtrace() -> Option<Arc<Backtrace>> {
     let backtrace = match BACKTRACE_CAPTURE.load(Ordering::Relaxed) {
         0 => Backtrace::capture(),
         1 => Backtrace::force_capture(),
         _ => return None,
     };
-    (backtrace.status() == BacktraceStatus::Captured).then_some(backtrace)
+    (backtrace.status() == BacktraceStatus::Captured).then(|| Arc::new(backtrace))
 }
 
 /// For the hook: what this panic is to mruntime. Never panics (a panic in the hook aborts).
@@ -283,9 +282,12 @@ pub(crate) fn take_captured(payload: &(dyn Any + Send)) -> Option<Captured> {
     let capture = QUEUE
         .try_with(|queue| {
             let mut queue = queue.try_borrow_mut().ok()?;
-            let at = queue
-                .iter()
-                .rposition(|c| c.frame == frame && c.fingerprint.matches(payload))?;
+            let mine = |c: &Capture| c.frame == frame && c.fingerprint.matches(payload);
+            // Mostly the newest capture: taken from the back, nothing to search or shift.
+            if queue.back().is_some_and(mine) {
+                return queue.pop_back();
+            }
+            let at = queue.iter().rposition(mine)?;
             queue.remove(at)
         })
         .ok()
@@ -305,7 +307,12 @@ pub(crate) struct Settled {
 
 /// Takes the captures left by `frame` (the guard is exiting, so whoever caught those panics
 /// has), and the count of captures lost on this thread.
-pub(crate) fn take_settled(frame: &Frame) -> Settled {
+///
+/// `extern "C"`, as `guard::report_settled` which takes what this returns: nothing here panics,
+/// so the guards calling it need no unwind-table entry for the call. Rust calls only.
+#[inline(never)]
+#[allow(improper_ctypes_definitions)]
+pub(crate) extern "C" fn take_settled(frame: &Frame) -> Settled {
     settled_of(frame)
 }
 
@@ -387,6 +394,8 @@ pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
     if let Err(fault) = run_silenced(move || drop(payload)) {
         // The fault's own payload might panic on drop too: never drop it.
         std::mem::forget(fault);
-        eprintln!("mruntime: dropping a panic payload panicked; the payload was leaked");
+        crate::telemetry::egress::write_stderr_line(format_args!(
+            "mruntime: dropping a panic payload panicked; the payload was leaked"
+        ));
     }
 }

@@ -3,7 +3,9 @@
 use std::any::Any;
 use std::backtrace::Backtrace;
 use std::borrow::Cow;
-use std::fmt;
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
+use std::hash::{Hash, Hasher};
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
@@ -15,17 +17,58 @@ use crate::site::Site;
 /// Where a panic happened: file, line and column of the `panic!` (or failed `unwrap`, ...).
 ///
 /// Displays as `file:line:column`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct PanicLocation {
-    file: Box<str>,
+    /// `file:line:column`, formatted once per location (per thread, see [`LOCATIONS`]) and
+    /// shared by the panics raised there: no allocation, no formatting per panic.
+    text: Arc<str>,
+    /// `text[..file_len]` is the file.
+    file_len: usize,
     line: u32,
     column: u32,
 }
 
+/// How many locations each thread keeps formatted.
+const LOCATION_CACHE_LIMIT: usize = 8;
+
+thread_local! {
+    /// The locations of this thread's latest panics, oldest first.
+    static LOCATIONS: RefCell<Vec<PanicLocation>> = const { RefCell::new(Vec::new()) };
+}
+
 impl PanicLocation {
+    /// The location `file:line:column`, from this thread's cache when a panic was raised there
+    /// lately (the hook runs this: nothing here panics).
     pub(crate) fn new(file: &str, line: u32, column: u32) -> Self {
+        let cached = LOCATIONS.try_with(|cache| {
+            let mut cache = cache.try_borrow_mut().ok()?;
+            let hit = cache
+                .iter()
+                .rev()
+                .find(|l| l.line == line && l.column == column && l.file() == file);
+            if let Some(hit) = hit {
+                return Some(hit.clone());
+            }
+            let location = PanicLocation::format(file, line, column);
+            if cache.len() >= LOCATION_CACHE_LIMIT {
+                cache.remove(0);
+            }
+            cache.push(location.clone());
+            Some(location)
+        });
+        match cached {
+            Ok(Some(location)) => location,
+            _ => PanicLocation::format(file, line, column),
+        }
+    }
+
+    fn format(file: &str, line: u32, column: u32) -> Self {
+        let mut text = String::with_capacity(file.len() + 12);
+        text.push_str(file);
+        let _ = write!(text, ":{line}:{column}");
         PanicLocation {
-            file: file.into(),
+            text: text.into(),
+            file_len: file.len(),
             line,
             column,
         }
@@ -33,7 +76,7 @@ impl PanicLocation {
 
     /// The source file, as the compiler saw it (`src/sync.rs`).
     pub fn file(&self) -> &str {
-        &self.file
+        self.text.get(..self.file_len).unwrap_or_default()
     }
 
     /// The line, starting at 1.
@@ -49,7 +92,33 @@ impl PanicLocation {
 
 impl fmt::Display for PanicLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for PanicLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PanicLocation")
+            .field("file", &self.file())
+            .field("line", &self.line)
+            .field("column", &self.column)
+            .finish()
+    }
+}
+
+impl PartialEq for PanicLocation {
+    fn eq(&self, other: &Self) -> bool {
+        self.line == other.line && self.column == other.column && self.file() == other.file()
+    }
+}
+
+impl Eq for PanicLocation {}
+
+impl Hash for PanicLocation {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.file().hash(state);
+        self.line.hash(state);
+        self.column.hash(state);
     }
 }
 
@@ -158,7 +227,7 @@ impl Panicked {
         captured: Option<Captured>,
     ) -> Self {
         let (location, backtrace) = match captured {
-            Some(c) => (c.location, c.backtrace.map(Arc::new)),
+            Some(c) => (c.location, c.backtrace),
             None => (None, None),
         };
         Panicked {
@@ -322,6 +391,14 @@ impl Panicked {
         }
     }
 
+    /// The message when the payload is a `&'static str` (as from `panic!("literal")`).
+    pub(crate) fn static_message(&self) -> Option<&'static str> {
+        match self.inner.payload {
+            Payload::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub(crate) fn site(&self) -> &Site {
         &self.inner.site
     }
@@ -387,3 +464,54 @@ impl fmt::Debug for Panicked {
 }
 
 impl std::error::Error for Panicked {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_are_right_past_the_cache_and_back() {
+        let files = ["src/a.rs", "src/b.rs", "src/a.rs:1"];
+        // More distinct locations than a thread keeps, twice over, then again in reverse.
+        let mut wanted = Vec::new();
+        for line in 1..=(LOCATION_CACHE_LIMIT as u32 * 2) {
+            for file in files {
+                wanted.push((file, line, line + 4));
+            }
+        }
+        let again = wanted.iter().rev().copied();
+        for (file, line, column) in wanted.clone().into_iter().chain(again) {
+            let location = PanicLocation::new(file, line, column);
+            assert_eq!(
+                (location.file(), location.line(), location.column()),
+                (file, line, column)
+            );
+            assert_eq!(location.to_string(), format!("{file}:{line}:{column}"));
+        }
+    }
+
+    #[test]
+    fn a_cached_location_is_equal_hashed_and_debugged_as_a_new_one() {
+        use std::collections::hash_map::DefaultHasher;
+        let hash = |l: &PanicLocation| {
+            let mut h = DefaultHasher::new();
+            l.hash(&mut h);
+            h.finish()
+        };
+        let first = PanicLocation::new("src/lib.rs", 7, 9);
+        let cached = PanicLocation::new("src/lib.rs", 7, 9);
+        let fresh = PanicLocation::format("src/lib.rs", 7, 9);
+        assert!(
+            Arc::ptr_eq(&first.text, &cached.text),
+            "shared, not rebuilt"
+        );
+        assert_eq!(first, fresh);
+        assert_eq!(hash(&first), hash(&fresh));
+        assert_ne!(first, PanicLocation::new("src/lib.rs", 7, 10));
+        assert_ne!(first, PanicLocation::new("src/lib.r", 7, 9));
+        assert_eq!(
+            format!("{first:?}"),
+            r#"PanicLocation { file: "src/lib.rs", line: 7, column: 9 }"#
+        );
+    }
+}

@@ -5,10 +5,14 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io::Write as _;
 
 use crate::panic::Panicked;
-use crate::telemetry::limits::{VALUE_LIMIT, cut_with_marker, window};
-use crate::telemetry::redact::{REDACTED_VALUE, Scan, production_mode, redact_secrets};
+use crate::telemetry::limits::{VALUE_LIMIT, cut_with_marker, longer_than, window};
+use crate::telemetry::redact::{
+    REDACTED_VALUE, Scan, keys_version, known_clean, production_mode, redact_secrets,
+    remember_clean,
+};
 use crate::telemetry::view::SinkView;
 
 /// What stderr says of a sink's own fault in production mode.
@@ -27,6 +31,21 @@ pub(crate) fn value_for(text: &str, production: bool) -> Cow<'_, str> {
     } else {
         bounded_and_redacted(text, Scan::default())
     }
+}
+
+/// [`value_for`] outside production mode, for a `&'static str` message (`panic!("literal")`,
+/// `unwrap()` on `None`): the same text always gives the same value, so a text found clean
+/// under the current keys is remembered (per thread) and not scanned again.
+pub(crate) fn static_value(text: &'static str) -> Cow<'static, str> {
+    if known_clean(text) {
+        return Cow::Borrowed(text);
+    }
+    let version = keys_version();
+    let value = bounded_and_redacted(text, Scan::default());
+    if matches!(value, Cow::Borrowed(v) if std::ptr::eq(v, text)) {
+        remember_clean(text, version);
+    }
+    value
 }
 
 /// [`value_for`] in the current mode.
@@ -58,7 +77,7 @@ fn bounded_and_redacted(text: &str, scan: Scan) -> Cow<'_, str> {
     let (head, cut) = window(text, VALUE_LIMIT);
     let redacted = redact_secrets(head, Scan { cut, ..scan });
     // Redaction can lengthen the text (`k=v` becomes `k=[REDACTED]`): cut again after it.
-    if cut || redacted.chars().nth(VALUE_LIMIT).is_some() {
+    if cut || longer_than(&redacted, VALUE_LIMIT) {
         Cow::Owned(cut_with_marker(&redacted, VALUE_LIMIT))
     } else {
         redacted
@@ -86,6 +105,12 @@ pub(crate) fn stderr_text(text: &str) -> String {
         return FAULT_REDACTED.to_owned();
     }
     escape_control(&value_for(text, false)).into_owned()
+}
+
+/// Writes `line` and a newline to stderr, ignoring a failed write: `eprintln!` would panic, and
+/// the paths that describe a recovered panic's trouble must not.
+pub(crate) fn write_stderr_line(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// `text` with control characters (newlines included) escaped, so one report stays one line.
@@ -137,6 +162,28 @@ mod tests {
                 "dsn prefix {prefix}"
             );
         }
+    }
+
+    #[test]
+    fn a_static_text_found_clean_is_scanned_again_once_the_keys_change() {
+        // A key no other test uses: adding it changes nothing else.
+        const TEXT: &str = "lookup failed: zzmemokey=4111 for ana";
+        for _ in 0..2 {
+            assert!(matches!(static_value(TEXT), Cow::Borrowed(TEXT)));
+        }
+        assert!(known_clean(TEXT));
+        crate::telemetry::add_secret_keys(["zzmemokey"]);
+        assert!(!known_clean(TEXT));
+        for _ in 0..2 {
+            assert_eq!(
+                static_value(TEXT),
+                "lookup failed: zzmemokey=[REDACTED] for ana"
+            );
+        }
+        // A text with a secret is never remembered as clean.
+        const SECRET: &str = "password=hunter2";
+        assert_eq!(static_value(SECRET), "password=[REDACTED]");
+        assert!(!known_clean(SECRET));
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub(crate) const TRUNCATED_MARKER: &str = "...[truncated]";
 
 /// `text` cut to at most `limit` characters (marker included), on a character boundary.
 pub(crate) fn truncate(text: &str, limit: usize) -> Cow<'_, str> {
+    if text.len() <= limit {
+        return Cow::Borrowed(text); // a character is at least one byte
+    }
     match text.char_indices().nth(limit) {
         None => Cow::Borrowed(text),
         Some(_) => Cow::Owned(cut_with_marker(text, limit)),
@@ -25,10 +28,20 @@ pub(crate) fn truncate(text: &str, limit: usize) -> Cow<'_, str> {
 /// The first `limit` characters of `text` (found without reading further), and whether
 /// anything was left out.
 pub(crate) fn window(text: &str, limit: usize) -> (&str, bool) {
+    if text.len() <= limit {
+        return (text, false); // a character is at least one byte
+    }
     match text.char_indices().nth(limit) {
         None => (text, false),
         Some((end, _)) => (&text[..end], true),
     }
+}
+
+/// Whether `text` has more than `limit` characters: a length compare for text of at most
+/// `limit` bytes (a character is at least one byte), counted only beyond.
+#[inline]
+pub(crate) fn longer_than(text: &str, limit: usize) -> bool {
+    text.len() > limit && text.chars().nth(limit).is_some()
 }
 
 /// `text` cut so that, with [`TRUNCATED_MARKER`] appended, it has at most `limit` characters.

@@ -1,7 +1,9 @@
 //! The metrics sink: `panic_recovered_total`, `task_restarts_total`, and the opt-in task
 //! lifecycle instruments.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::RefCell;
+use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 
 use opentelemetry::metrics::{Counter, Meter, MeterProvider, UpDownCounter};
@@ -25,6 +27,7 @@ struct Source {
     cached: Option<Counters>,
 }
 
+#[derive(Clone)]
 struct Counters {
     /// The global provider these were built from (`None`: from the explicit meter). A `Weak`
     /// pins the provider's allocation, not the provider: while it is held no other provider can
@@ -87,6 +90,7 @@ pub fn init_panic_metrics(meter: Meter) {
         let mut source = SOURCE.write().unwrap_or_else(PoisonError::into_inner);
         source.cached = Some(Counters::new(&meter, None));
         source.explicit = Some(meter);
+        SOURCE_VERSION.fetch_add(1, Ordering::Release);
     }
     if task_metrics_enabled() {
         enable_task_metrics(true); // rebuild the lifecycle instruments on the new meter
@@ -102,34 +106,83 @@ fn meter() -> Meter {
         .unwrap_or_else(|| global::meter(SCOPE))
 }
 
-/// One of the counters of the current meter: the cached one while the meter has not changed (a
-/// read lock and, without an explicit meter, the global provider's `Arc` cloned), else one of
-/// new counters, cached for the next call. No lock is held while the counter is used or built,
+/// Bumped by [`init_panic_metrics`] once the explicit meter is set: a thread's cached counters
+/// are of the current source while it matches.
+static SOURCE_VERSION: AtomicU64 = AtomicU64::new(0);
+
+/// A thread's copy of the counters to use, as [`counters_now`] gave them.
+struct ThreadCounters {
+    version: u64,
+    /// Whether they are the explicit meter's (then no provider needs checking).
+    explicit: bool,
+    counters: Counters,
+}
+
+thread_local! {
+    /// This thread's counters: counting reads one atomic and (without an explicit meter) the
+    /// global provider, not [`SOURCE`]'s lock, and uses the counter without cloning it, so
+    /// threads counting at once share no lock or count of ours.
+    static THREAD_COUNTERS: RefCell<Option<ThreadCounters>> = const { RefCell::new(None) };
+}
+
+/// Calls `f` with one of the counters of the current meter: this thread's copy while its source
+/// has not changed (for the global provider: while it is the one installed now), else the
+/// current ones, cached for the next call. No lock is held while the counter is used or built,
 /// so an exporter or a subscriber that ends up here again cannot deadlock.
-fn counter(pick: fn(&Counters) -> &Counter<u64>) -> Counter<u64> {
+fn with_counter(pick: fn(&Counters) -> &Counter<u64>, f: impl Fn(&Counter<u64>)) {
+    let version = SOURCE_VERSION.load(Ordering::Acquire);
+    let counted = THREAD_COUNTERS.try_with(|cache| {
+        let mut cache = cache.try_borrow_mut().ok()?;
+        let current = match &*cache {
+            Some(c) if c.version == version && c.explicit => true,
+            Some(c) if c.version == version => {
+                let global = global::meter_provider();
+                c.counters.current(false, Some(&global))
+            }
+            _ => false,
+        };
+        if !current {
+            let (explicit, counters) = counters_now();
+            *cache = Some(ThreadCounters {
+                version,
+                explicit,
+                counters,
+            });
+        }
+        cache.as_ref().map(|c| f(pick(&c.counters)))
+    });
+    if !matches!(counted, Ok(Some(()))) {
+        // The thread is exiting, or counting re-entered itself: no copy, the current counters.
+        f(pick(&counters_now().1));
+    }
+}
+
+/// The counters of the current meter, and whether it is the explicit one: the cached ones while
+/// the meter has not changed, else new ones, cached for the next call.
+fn counters_now() -> (bool, Counters) {
     let (explicit, global) = {
         let source = SOURCE.read().unwrap_or_else(PoisonError::into_inner);
         let global = source.explicit.is_none().then(global::meter_provider);
         if let Some(counters) = &source.cached {
             if counters.current(source.explicit.is_some(), global.as_ref()) {
-                return pick(counters).clone();
+                return (source.explicit.is_some(), counters.clone());
             }
         }
         (source.explicit.clone(), global)
     };
+    let is_explicit = explicit.is_some();
     let counters = match (explicit, global) {
         (Some(meter), _) => Counters::new(&meter, None),
         (None, Some(global)) => Counters::new(&global.meter(SCOPE), Some(Arc::downgrade(&global))),
         (None, None) => Counters::new(&global::meter(SCOPE), None),
     };
-    let picked = pick(&counters).clone();
     let mut source = SOURCE.write().unwrap_or_else(PoisonError::into_inner);
     // Those of the global provider only: `init_panic_metrics` caches its own, and a meter it set
     // meanwhile takes over.
     if source.explicit.is_none() && counters.global.is_some() {
-        source.cached = Some(counters);
+        source.cached = Some(counters.clone());
     }
-    picked
+    (is_explicit, counters)
 }
 
 fn site_labels(site: &Site) -> [KeyValue; 3] {
@@ -142,8 +195,10 @@ fn site_labels(site: &Site) -> [KeyValue; 3] {
 
 /// Counts one recovered panic: `panic_recovered_total{component, goroutine_name, policy}`.
 pub(crate) fn panic_recovered(panicked: &Panicked) {
-    let labels = site_labels(panicked.site());
-    counter(|c| &c.panics).add(1, &labels);
+    // Static strings only: the labels own nothing, so they need no drop (its glue walks every
+    // variant of key and value, per panic).
+    let labels = ManuallyDrop::new(site_labels(panicked.site()));
+    with_counter(|c| &c.panics, |counter| counter.add(1, &*labels));
 }
 
 /// Counts one restart of a supervised task: `task_restarts_total{component, goroutine_name}`.
@@ -152,7 +207,7 @@ pub(crate) fn task_restarted(site: &Site) {
         KeyValue::new("component", label(site.component())),
         KeyValue::new("goroutine_name", label(site.name())),
     ];
-    counter(|c| &c.restarts).add(1, &labels);
+    with_counter(|c| &c.restarts, |counter| counter.add(1, &labels));
 }
 
 struct Lifecycle {

@@ -22,7 +22,9 @@ pub use metrics::{enable_task_metrics, init_panic_metrics};
 pub use redact::{add_secret_keys, set_production_mode};
 pub use reporter::{ErrorReporter, clear_error_reporter, set_error_reporter};
 pub(crate) use restart::{gave_up, restarted};
-pub(crate) use span::{attempt_span, guard_span, new_task_span, task_span, task_span_wanted};
+pub(crate) use span::{
+    attempt_span, enter_guard_span, guard_span, new_task_span, task_span, task_span_wanted,
+};
 
 use std::cell::Cell;
 
@@ -77,12 +79,12 @@ fn contain(sink: Sink, panicked: &Panicked, f: impl FnOnce()) {
     let result = Silenced::run(f);
     let _ = REPORTING.try_with(|r| r.set(active));
     if let Err(fault) = result {
-        eprintln!(
+        egress::write_stderr_line(format_args!(
             "mruntime: the {} panicked ({}) while reporting a recovered panic; \
              the recovered panic keeps its policy: {}",
             sink.name,
             egress::stderr_text(fault.message().unwrap_or("non-string panic payload")),
             egress::stderr_summary(panicked)
-        );
+        ));
     }
 }

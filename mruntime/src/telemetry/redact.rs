@@ -3,8 +3,9 @@
 //! the credentials of URLs and bare bearer tokens by `[REDACTED]`.
 
 use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use aho_corasick::AhoCorasick;
@@ -117,6 +118,7 @@ pub fn add_secret_keys<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) {
         }
     }
     *current = Some(Arc::new(Keys::new(list)));
+    KEYS_VERSION.fetch_add(1, Ordering::Release);
 }
 
 fn default_keys() -> Vec<String> {
@@ -154,6 +156,86 @@ const PEM_DASHES: &[u8] = b"-----";
 const PEM_END: &[u8] = b"-----END";
 
 static KEYS: RwLock<Option<Arc<Keys>>> = RwLock::new(None);
+/// Bumped after each change of [`KEYS`]: a thread's cached keys are current while it matches.
+static KEYS_VERSION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's copy of [`KEYS`] and its version: a report reads one atomic, not the lock
+    /// and the `Arc` count that every reporting thread would share.
+    static CACHED_KEYS: RefCell<Option<(u64, Arc<Keys>)>> = const { RefCell::new(None) };
+}
+
+/// The version of the keys now: a text found clean under it stays clean while it is current.
+pub(crate) fn keys_version() -> u64 {
+    KEYS_VERSION.load(Ordering::Acquire)
+}
+
+/// How many static texts each thread remembers as clean.
+const CLEAN_STATICS: usize = 4;
+
+/// A static text (by address and length) found free of secrets under keys `version`.
+#[derive(Clone, Copy)]
+struct Clean {
+    addr: usize,
+    len: usize,
+    version: u64,
+}
+
+const NO_CLEAN: Clean = Clean {
+    addr: 0,
+    len: 0,
+    version: 0,
+};
+
+thread_local! {
+    /// The static texts this thread last found clean, newest first.
+    static CLEAN: Cell<[Clean; CLEAN_STATICS]> = const { Cell::new([NO_CLEAN; CLEAN_STATICS]) };
+}
+
+/// Whether `text` was found clean on this thread under the current keys. A `&'static str`
+/// never changes, so its address and length identify its content.
+pub(crate) fn known_clean(text: &'static str) -> bool {
+    let version = keys_version();
+    let addr = text.as_ptr() as usize;
+    CLEAN
+        .try_with(|clean| {
+            clean
+                .get()
+                .iter()
+                .any(|c| c.addr == addr && c.len == text.len() && c.version == version)
+        })
+        .unwrap_or(false)
+}
+
+/// Remembers that `text` was found clean under keys `version` (read before the scan).
+pub(crate) fn remember_clean(text: &'static str, version: u64) {
+    let _ = CLEAN.try_with(|clean| {
+        let mut entries = clean.get();
+        entries.rotate_right(1);
+        entries[0] = Clean {
+            addr: text.as_ptr() as usize,
+            len: text.len(),
+            version,
+        };
+        clean.set(entries);
+    });
+}
+
+/// `f` of the current keys (this thread's copy while it is current).
+fn with_current_keys<R>(f: impl Fn(&Keys) -> R) -> R {
+    let version = KEYS_VERSION.load(Ordering::Acquire);
+    let cached = CACHED_KEYS.try_with(|cache| {
+        let mut cache = cache.try_borrow_mut().ok()?;
+        if cache.as_ref().is_none_or(|(v, _)| *v != version) {
+            *cache = Some((version, keys()));
+        }
+        cache.as_ref().map(|(_, keys)| f(keys))
+    });
+    match cached {
+        Ok(Some(result)) => result,
+        _ => f(&keys()),
+    }
+}
 
 fn keys() -> Arc<Keys> {
     if let Some(keys) = KEYS.read().unwrap_or_else(PoisonError::into_inner).as_ref() {
@@ -183,11 +265,13 @@ thread_local! {
 pub(crate) fn redact_secrets(text: &str, scan: Scan) -> Cow<'_, str> {
     #[cfg(test)]
     LAST_SCANNED.with(|last| last.set(text.len()));
-    let keys = keys();
-    let Some(finder) = &keys.finder else {
+    let spans = with_current_keys(|keys| {
+        let finder = keys.finder.as_ref()?;
+        Some(secret_spans(text, finder, keys.list.len(), scan))
+    });
+    let Some(spans) = spans else {
         return Cow::Borrowed(REDACTED_VALUE);
     };
-    let spans = secret_spans(text, finder, keys.list.len(), scan);
     if spans.is_empty() {
         return Cow::Borrowed(text);
     }

@@ -1,5 +1,6 @@
 //! The error reporter sink (Go's `SetErrorReporter`): Sentry or any error tracker.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -47,15 +48,22 @@ pub trait ErrorReporter: Send + Sync + 'static {
 }
 
 static REPORTER: RwLock<Option<Arc<dyn ErrorReporter>>> = RwLock::new(None);
+/// Whether [`REPORTER`] holds one (written under its lock): without one, a report reads this
+/// and not the lock.
+static REPORTER_SET: AtomicBool = AtomicBool::new(false);
 
 /// Sets the error reporter that every recovered panic is sent to, replacing any previous one.
 pub fn set_error_reporter(reporter: impl ErrorReporter) {
-    *REPORTER.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(reporter));
+    let mut slot = REPORTER.write().unwrap_or_else(PoisonError::into_inner);
+    *slot = Some(Arc::new(reporter));
+    REPORTER_SET.store(true, Ordering::Release);
 }
 
 /// Removes the error reporter; recovered panics are still logged, counted and traced.
 pub fn clear_error_reporter() {
-    *REPORTER.write().unwrap_or_else(PoisonError::into_inner) = None;
+    let mut slot = REPORTER.write().unwrap_or_else(PoisonError::into_inner);
+    *slot = None;
+    REPORTER_SET.store(false, Ordering::Release);
 }
 
 pub(crate) fn current() -> Option<Arc<dyn ErrorReporter>> {
@@ -66,6 +74,9 @@ pub(crate) fn current() -> Option<Arc<dyn ErrorReporter>> {
 }
 
 pub(crate) fn report(panic: &Panicked) {
+    if !REPORTER_SET.load(Ordering::Acquire) {
+        return;
+    }
     if let Some(reporter) = current() {
         reporter.report(panic);
     }

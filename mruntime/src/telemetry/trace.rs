@@ -16,6 +16,7 @@ use tracing::{Event, Level, Metadata, Span};
 use tracing_core::callsite::{DefaultCallsite, Identifier};
 use tracing_core::field::FieldSet;
 use tracing_core::metadata::Kind;
+use tracing_core::subscriber::NoSubscriber;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::telemetry::request::{self, RequestFields};
@@ -44,17 +45,28 @@ macro_rules! panic_event {
             Kind::EVENT,
         );
 
-        fn $emit($view: &SinkView<'_>, $request: Option<RequestFields<'_>>) {
-            // The values (the readable stack resolves the backtrace's symbols) are worked out
-            // only for a dispatcher that wants the event.
-            if !wanted() {
-                return;
+        /// Returns whether there is a subscriber at all (else no span can be recorded either).
+        fn $emit($view: &SinkView<'_>, $request: Option<RequestFields<'_>>) -> bool {
+            if Level::ERROR > STATIC_MAX_LEVEL {
+                return true;
             }
-            let $p = $view.for_reporter();
-            // `format_args!`, as `tracing::error!` records its message: a layer reading it with
-            // `record_debug` sees `panic.recovered`, not a quoted string.
-            let values: [&dyn Value; FIELD_COUNT] = [&format_args!("panic.recovered"), $(&$value),*];
-            dispatch(values);
+            // Registered once, so that subscribers created later are told of the callsite.
+            let _ = CALLSITE.interest();
+            // One look-up of the dispatcher, which is asked whether it wants the event; the
+            // values (the readable stack resolves the backtrace's symbols) are worked out only
+            // then.
+            tracing::dispatcher::get_default(|dispatch| {
+                if !dispatch.enabled(&METADATA) {
+                    return !dispatch.is::<NoSubscriber>();
+                }
+                let $p = $view.for_reporter();
+                // `format_args!`, as `tracing::error!` records its message: a layer reading it
+                // with `record_debug` sees `panic.recovered`, not a quoted string.
+                let values: [&dyn Value; FIELD_COUNT] =
+                    [&format_args!("panic.recovered"), $(&$value),*];
+                dispatch_event(dispatch, values);
+                true
+            })
         }
     };
 }
@@ -84,30 +96,21 @@ fn non_empty(s: &'static str) -> Option<&'static str> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Whether the current dispatcher wants the event, whatever interest tracing cached.
-fn wanted() -> bool {
-    if Level::ERROR > STATIC_MAX_LEVEL {
-        return false;
+/// Gives `dispatch` the event with `values`, its fields taken from the callsite's field set
+/// without collecting them anywhere.
+fn dispatch_event(dispatch: &tracing::Dispatch, values: [&dyn Value; FIELD_COUNT]) {
+    let field_set = METADATA.fields();
+    let mut iter = field_set.iter();
+    let fields: [Option<Field>; FIELD_COUNT] = std::array::from_fn(|_| iter.next());
+    let Some(first) = fields[0].as_ref() else {
+        return;
+    };
+    if fields.iter().any(Option::is_none) {
+        return;
     }
-    // Registered once, so that subscribers created later are told of the callsite.
-    let _ = CALLSITE.interest();
-    tracing::dispatcher::get_default(|dispatch| dispatch.enabled(&METADATA))
-}
-
-/// Emits the event to the current dispatcher if it wants it, whatever interest tracing cached.
-fn dispatch(values: [&dyn Value; FIELD_COUNT]) {
-    tracing::dispatcher::get_default(|dispatch| {
-        if !dispatch.enabled(&METADATA) {
-            return;
-        }
-        let fields: Vec<Field> = METADATA.fields().iter().collect();
-        if fields.len() != FIELD_COUNT {
-            return;
-        }
-        let pairs: [(&Field, Option<&dyn Value>); FIELD_COUNT] =
-            std::array::from_fn(|i| (&fields[i], Some(values[i])));
-        dispatch.event(&Event::new(&METADATA, &METADATA.fields().value_set(&pairs)));
-    });
+    let pairs: [(&Field, Option<&dyn Value>); FIELD_COUNT] =
+        std::array::from_fn(|i| (fields[i].as_ref().unwrap_or(first), Some(values[i])));
+    dispatch.event(&Event::new(&METADATA, &field_set.value_set(&pairs)));
 }
 
 pub(crate) fn emit(view: &SinkView<'_>) {
@@ -115,7 +118,9 @@ pub(crate) fn emit(view: &SinkView<'_>) {
 }
 
 fn emit_in(view: &SinkView<'_>, request: Option<RequestFields<'_>>) {
-    emit_event(view, request);
+    if !emit_event(view, request) {
+        return; // no subscriber: the current span is a disabled one
+    }
     let p = view.for_reporter();
 
     // With a tracing-opentelemetry layer these reach the exported span; without one they do

@@ -2,6 +2,7 @@
 //! value bounded and redacted, the stack trimmed (computed once, only if a sink asks), bounded
 //! for telemetry and collapsed for people; neither value nor stack in production mode.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use crate::panic::Panicked;
@@ -26,8 +27,14 @@ impl<'a> SinkView<'a> {
         let sink_copy = if production {
             Some(panicked.for_sinks(REDACTED_VALUE.to_owned(), false))
         } else {
-            let value = egress::value_for(panicked.message(), false);
-            (value != panicked.message()).then(|| panicked.for_sinks(value.into_owned(), true))
+            let message = panicked.message();
+            let value = match panicked.static_message() {
+                Some(text) => egress::static_value(text),
+                None => egress::value_for(message, false),
+            };
+            // Unchanged text comes back borrowed, the very message: no need to compare it.
+            let unchanged = matches!(&value, Cow::Borrowed(v) if std::ptr::eq(*v, message));
+            (!unchanged).then(|| panicked.for_sinks(value.into_owned(), true))
         };
         SinkView {
             panicked,
