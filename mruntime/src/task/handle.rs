@@ -75,12 +75,13 @@ impl From<Panicked> for TaskError {
 #[must_use = "await the TaskHandle, keep it to abort the task, or call `.detach()`"]
 pub struct TaskHandle<T> {
     join: JoinHandle<Result<T, Panicked>>,
-    site: Site,
+    // A pointer, not a copy: handles are often kept by the thousand (see `site::interned`).
+    site: &'static Site,
 }
 
 impl<T> TaskHandle<T> {
     #[inline]
-    pub(crate) fn new(join: JoinHandle<Result<T, Panicked>>, site: Site) -> Self {
+    pub(crate) fn new(join: JoinHandle<Result<T, Panicked>>, site: &'static Site) -> Self {
         TaskHandle { join, site }
     }
 
@@ -140,7 +141,7 @@ impl<T> TaskHandle<T> {
         // is entered, say). It has not been reported yet: report it now, once (the handle is
         // consumed when it yields).
         match error.try_into_panic() {
-            Ok(payload) => TaskError::Panicked(escaped(&self.site, payload)),
+            Ok(payload) => TaskError::Panicked(escaped(self.site, payload)),
             Err(_) => TaskError::Cancelled,
         }
     }

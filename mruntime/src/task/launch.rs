@@ -58,7 +58,7 @@ impl Placement<'_> {
         if let (Some(group), Some(id)) = (self.group, id) {
             group.set_abort_handle(id, join.abort_handle());
         }
-        TaskHandle::new(join, site)
+        TaskHandle::new(join, crate::site::interned(&site))
     }
 }
 
@@ -111,11 +111,11 @@ where
     F: FnOnce(TaskContext) -> T + Send + 'static,
     T: Send + 'static,
 {
-    let meta = *site.site();
-    let span = telemetry::task_span(&meta);
-    let (ctx, membership) = placement.enter(&meta);
+    let meta = site.static_site();
+    let span = telemetry::task_span(meta);
+    let (ctx, membership) = placement.enter(meta);
     let id = membership.as_ref().map(Membership::id);
-    let lifecycle = telemetry::task_metrics_enabled().then(|| TaskLifecycle::start(&meta));
+    let lifecycle = telemetry::task_metrics_enabled().then(|| TaskLifecycle::start(meta));
     let join = spawn_blocking_prepared(move || {
         let result = span.in_scope(|| catch(site.site(), || f(ctx)));
         if let Some(membership) = &membership {

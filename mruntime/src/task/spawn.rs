@@ -25,17 +25,17 @@ where
     F::Output: Send + 'static,
     S: AsSite,
 {
-    let meta = *site.site();
+    let meta = site.static_site();
     // Without a subscriber wanting INFO no `Span` is made (nor dropped) at all.
     let join = if telemetry::task_span_wanted() {
-        let span = telemetry::new_task_span(&meta);
+        let span = telemetry::new_task_span(meta);
         if span.is_disabled() {
-            spawn_guarded(untraced_task(site, future), &meta)
+            spawn_guarded(untraced_task(site, future), meta)
         } else {
-            spawn_guarded(TaskFuture::new(future, site, span), &meta)
+            spawn_guarded(TaskFuture::new(future, site, span), meta)
         }
     } else {
-        spawn_guarded(untraced_task(site, future), &meta)
+        spawn_guarded(untraced_task(site, future), meta)
     };
     TaskHandle::new(join, meta)
 }
@@ -86,9 +86,9 @@ where
     S: AsSite,
 {
     let span = telemetry::task_span(site.site());
-    let meta = *site.site();
+    let meta = site.static_site();
     let lifecycle =
-        telemetry::task_metrics_enabled().then(|| telemetry::TaskLifecycle::start(&meta));
+        telemetry::task_metrics_enabled().then(|| telemetry::TaskLifecycle::start(meta));
     let join = crate::spawn::blocking(move || {
         let _entered = span.enter();
         let result = catch(site.site(), f);
