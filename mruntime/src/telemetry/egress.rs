@@ -60,6 +60,7 @@ pub(crate) fn message(text: &str) -> Cow<'_, str> {
 
 /// A request path as telemetry may carry it, in every mode: cut to [`VALUE_LIMIT`] characters,
 /// secrets in it (`/reset/password=..`, `;jsessionid=..`) redacted.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))] // only the layer serves requests
 pub(crate) fn path(text: &str) -> Cow<'_, str> {
     bounded_and_redacted(
         text,
