@@ -113,7 +113,8 @@ impl<B> PanicResponse<B> for DefaultPanicResponse {
 ///
 /// - A panic while the inner service is called, while its response future is polled, or while
 ///   its response body is polled ([`RecoverBody`]) is caught by mruntime's guard, under the site
-///   `component`/`name`/`policy` of the layer.
+///   `component`/`name`/`policy` of the layer; so is a panic in the `Drop` of what the handler's
+///   future or its body holds when they are dropped unfinished (a client that went away).
 /// - It is reported exactly once: an ERROR `panic.recovered` event with `component`,
 ///   `goroutine_name`, `policy`, the panic value and location, and the request's
 ///   `http.request.method` and `url.path` (never the query string), plus, for a gRPC call,
