@@ -107,3 +107,42 @@ pub(crate) fn interned(site: &Site) -> &'static Site {
     let _ = LAST.try_with(|last| last.set(Some(found)));
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_sites_share_one_interned_copy_and_different_ones_do_not() {
+        let a = interned(&Site::new("interning", "a", PanicPolicy::KeepRunning));
+        let b = interned(&Site::new("interning", "b", PanicPolicy::KeepRunning));
+        let crash = interned(&Site::new("interning", "a", PanicPolicy::CrashProcess));
+        // Equal content from another string (not the same pointer) is the same site.
+        let name = String::from("a").leak();
+        let again = interned(&Site::new("interning", name, PanicPolicy::KeepRunning));
+        assert!(std::ptr::eq(a, again));
+        assert!(!std::ptr::eq(a, b) && !std::ptr::eq(a, crash));
+        assert_eq!(
+            (a.name(), b.name(), crash.policy()),
+            ("a", "b", PanicPolicy::CrashProcess)
+        );
+        // Another thread (an empty last-lookup cache) finds the same copies.
+        let (a2, b2) = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    (
+                        interned(&Site::new("interning", "a", PanicPolicy::KeepRunning))
+                            as *const Site as usize,
+                        interned(&Site::new("interning", "b", PanicPolicy::KeepRunning))
+                            as *const Site as usize,
+                    )
+                })
+                .join()
+                .unwrap()
+        });
+        assert_eq!(
+            (a2, b2),
+            (a as *const Site as usize, b as *const Site as usize)
+        );
+    }
+}
