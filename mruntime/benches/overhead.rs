@@ -201,94 +201,83 @@ fn main() {
         );
     }
     let current = current_thread_runtime();
-    // A macro, not a closure: the services are of different types.
-    macro_rules! requests {
-        ($service:expr, $load:expr) => {
-            per_op(layer::batch(&current, $service, $load), $load.requests)
+    // A macro, not a function: the two sides' services are of different types. Builds both
+    // sides only when the case runs.
+    macro_rules! layer_case {
+        ($case:literal, $bare:expr, $ours:expr, $load:expr, $rounds:expr $(, $note:literal)?) => {
+            if selected($case) {
+                let (bare, ours) = ($bare, $ours);
+                let samples = interleave(
+                    Rounds::new(mode, $rounds),
+                    || per_op(layer::batch(&current, &bare, $load), $load.requests),
+                    || per_op(layer::batch(&current, &ours, $load), $load.requests),
+                );
+                print_case($case, &samples, "ns/request");
+                $(println!($note);)?
+            }
         };
     }
-    if selected("layer_request") {
-        let (bare, ours) = (layer::routes(), layer::with_recover_layer());
-        let samples = interleave(
-            Rounds::new(mode, 300),
-            || requests!(&bare, &layer::HELLO),
-            || requests!(&ours, &layer::HELLO),
-        );
-        print_case("layer_request", &samples, "ns/request");
-    }
-    if selected("layer_vs_catch_panic") {
-        let (theirs, ours) = (layer::with_catch_panic(), layer::with_recover_layer());
-        let samples = interleave(
-            Rounds::new(mode, 300),
-            || requests!(&theirs, &layer::HELLO),
-            || requests!(&ours, &layer::HELLO),
-        );
-        print_case("layer_vs_catch_panic", &samples, "ns/request");
-        println!("  (bare here is tower-http's CatchPanicLayer)");
-    }
-    if selected("layer_stream") {
-        let (bare, ours) = (layer::routes(), layer::with_recover_layer());
-        let samples = interleave(
-            Rounds::new(mode, 200),
-            || requests!(&bare, &layer::STREAM),
-            || requests!(&ours, &layer::STREAM),
-        );
-        print_case("layer_stream", &samples, "ns/request");
-    }
-    if selected("layer_floor") {
-        let (bare, no_op) = (layer::routes(), layer::with_no_op_layer());
-        let samples = interleave(
-            Rounds::new(mode, 300),
-            || requests!(&bare, &layer::HELLO),
-            || requests!(&no_op, &layer::HELLO),
-        );
-        print_case("layer_floor", &samples, "ns/request");
-        println!("  (ours here is a layer that does nothing, added with Router::layer)");
-    }
-    if selected("outer_layer_request") {
-        let (bare, ours) = (layer::routes(), layer::around_with_recover_layer());
-        let samples = interleave(
-            Rounds::new(mode, 300),
-            || requests!(&bare, &layer::HELLO),
-            || requests!(&ours, &layer::HELLO),
-        );
-        print_case("outer_layer_request", &samples, "ns/request");
-    }
-    if selected("outer_layer_vs_catch_panic") {
-        let (theirs, ours) = (
-            layer::around_with_catch_panic(),
-            layer::around_with_recover_layer(),
-        );
-        let samples = interleave(
-            Rounds::new(mode, 300),
-            || requests!(&theirs, &layer::HELLO),
-            || requests!(&ours, &layer::HELLO),
-        );
-        print_case("outer_layer_vs_catch_panic", &samples, "ns/request");
-        println!("  (bare here is tower-http's CatchPanicLayer)");
-    }
-    if selected("outer_layer_stream") {
-        let (bare, ours) = (layer::routes(), layer::around_with_recover_layer());
-        let samples = interleave(
-            Rounds::new(mode, 200),
-            || requests!(&bare, &layer::STREAM),
-            || requests!(&ours, &layer::STREAM),
-        );
-        print_case("outer_layer_stream", &samples, "ns/request");
-    }
-    if selected("outer_layer_stream_vs_catch_panic") {
-        let (theirs, ours) = (
-            layer::around_with_catch_panic(),
-            layer::around_with_recover_layer(),
-        );
-        let samples = interleave(
-            Rounds::new(mode, 200),
-            || requests!(&theirs, &layer::STREAM),
-            || requests!(&ours, &layer::STREAM),
-        );
-        print_case("outer_layer_stream_vs_catch_panic", &samples, "ns/request");
-        println!("  (bare here is tower-http's CatchPanicLayer, whose body is not guarded)");
-    }
+    use layer::{HELLO, STREAM};
+    layer_case!(
+        "layer_request",
+        layer::routes(),
+        layer::with_recover_layer(),
+        &HELLO,
+        300
+    );
+    layer_case!(
+        "layer_vs_catch_panic",
+        layer::with_catch_panic(),
+        layer::with_recover_layer(),
+        &HELLO,
+        300,
+        "  (bare here is tower-http's CatchPanicLayer)"
+    );
+    layer_case!(
+        "layer_stream",
+        layer::routes(),
+        layer::with_recover_layer(),
+        &STREAM,
+        200
+    );
+    layer_case!(
+        "layer_floor",
+        layer::routes(),
+        layer::with_no_op_layer(),
+        &HELLO,
+        300,
+        "  (ours here is a layer that does nothing, added with Router::layer)"
+    );
+    layer_case!(
+        "outer_layer_request",
+        layer::routes(),
+        layer::around_with_recover_layer(),
+        &HELLO,
+        300
+    );
+    layer_case!(
+        "outer_layer_vs_catch_panic",
+        layer::around_with_catch_panic(),
+        layer::around_with_recover_layer(),
+        &HELLO,
+        300,
+        "  (bare here is tower-http's CatchPanicLayer)"
+    );
+    layer_case!(
+        "outer_layer_stream",
+        layer::routes(),
+        layer::around_with_recover_layer(),
+        &STREAM,
+        200
+    );
+    layer_case!(
+        "outer_layer_stream_vs_catch_panic",
+        layer::around_with_catch_panic(),
+        layer::around_with_recover_layer(),
+        &STREAM,
+        200,
+        "  (bare here is tower-http's CatchPanicLayer, whose body is not guarded)"
+    );
     if selected("http_request") || selected("http_stream") {
         let io = http::io_runtime();
         let (bare, ours) = (layer::routes(), layer::with_recover_layer());
