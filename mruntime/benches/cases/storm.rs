@@ -20,7 +20,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use super::{BENCH_PANIC, BUFFER, workload};
 
 /// Panics per `panic_storm` batch (on each thread).
-pub(crate) const STORM_PANICS_PER_BATCH: usize = 50;
+pub(crate) const STORM_PANICS_PER_BATCH: usize = 200;
 
 /// Reports seen by [`CountingReporter`] (and counted by hand on the bare side).
 static REPORTS: AtomicU64 = AtomicU64::new(0);
