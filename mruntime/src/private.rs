@@ -20,7 +20,7 @@ pub fn guard_sync<T>(site: &'static Site, f: impl FnOnce() -> T) -> Result<T, Pa
 /// `#[recover]` on an async fn (and async-trait bodies): the body as a guarded future.
 #[inline]
 pub fn guard_async<F: Future>(site: &'static Site, future: F) -> GuardedFuture<F, &'static Site> {
-    GuardedFuture::new(future, site, crate::telemetry::guard_span(site))
+    GuardedFuture::span_at_first_poll(future, site)
 }
 
 /// `#[recover]` on a sync fn returning `impl Stream`: `make` (the body) runs guarded; the stream

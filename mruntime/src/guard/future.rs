@@ -28,22 +28,55 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: ManuallyDrop<F>,
         site: S,
-        span: Span,
-        // The inner future completed and was dropped in the guard of its last poll.
-        dropped: bool,
+        // Closed by hand in `drop`, out of line, so the drop of a future nobody traced is inlined.
+        span: ManuallyDrop<Span>,
+        stage: Stage,
     }
 
     impl<F, S: AsSite> PinnedDrop for GuardedFuture<F, S> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if !*this.dropped {
+            if std::mem::needs_drop::<F>() && *this.stage != Stage::Done {
                 // SAFETY: the inner future is dropped here, once, and never used again.
-                unsafe {
-                    drop_guarded(this.site.site(), Recovery::Guard, this.inner.get_unchecked_mut())
-                };
+                unsafe { drop_unfinished(this.site.site(), this.inner.get_unchecked_mut()) };
+            }
+            // A span with metadata and no subscriber still has a drop to run (tracing's `log`).
+            if !this.span.is_none() || this.span.metadata().is_some() {
+                // SAFETY: the span is taken once, here, and never used again.
+                close_span(unsafe { ManuallyDrop::take(this.span) });
             }
         }
     }
+}
+
+/// Closes a guarded future's span (out of line: see `GuardedFuture::span`).
+#[inline(never)]
+fn close_span(span: Span) {
+    drop(span);
+}
+
+/// Drops an unfinished future in its guard: out of line, so the drop of a finished one (one
+/// flag read) is inlined where the future dies.
+///
+/// # Safety
+///
+/// As [`drop_guarded`].
+#[cold]
+#[inline(never)]
+unsafe fn drop_unfinished<F>(site: &Site, inner: &mut ManuallyDrop<F>) {
+    // SAFETY: the caller's.
+    unsafe { drop_guarded(site, Recovery::Guard, inner) };
+}
+
+/// Where a [`GuardedFuture`] is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Not polled yet; its span is made at the first poll.
+    SpanAtFirstPoll,
+    /// Its span is made (or it had none to make).
+    Running,
+    /// The inner future completed and was dropped in the guard of its last poll.
+    Done,
 }
 
 impl<F, S: AsSite> GuardedFuture<F, S> {
@@ -52,8 +85,21 @@ impl<F, S: AsSite> GuardedFuture<F, S> {
         GuardedFuture {
             inner: ManuallyDrop::new(inner),
             site,
-            span,
-            dropped: false,
+            span: ManuallyDrop::new(span),
+            stage: Stage::Running,
+        }
+    }
+
+    /// A future whose span is made at its first poll, in place: the same span as one made now
+    /// when it is made inside an async body (`#[recover]`'s), without moving the span's bytes
+    /// with the future.
+    #[inline]
+    pub(crate) fn span_at_first_poll(inner: F, site: S) -> Self {
+        GuardedFuture {
+            inner: ManuallyDrop::new(inner),
+            site,
+            span: ManuallyDrop::new(Span::none()),
+            stage: Stage::SpanAtFirstPoll,
         }
     }
 
@@ -69,10 +115,16 @@ impl<F: Future, S: AsSite> Future for GuardedFuture<F, S> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let (mut slot, dropped) = (this.inner, this.dropped);
-        if *dropped {
+        let (mut slot, stage) = (this.inner, this.stage);
+        match *stage {
+            Stage::Running => {}
+            Stage::SpanAtFirstPoll => {
+                // The placeholder `Span::none()` stays when no subscriber wants the span.
+                crate::telemetry::make_guard_span(this.span, this.site.site());
+                *stage = Stage::Running;
+            }
             // Polled after it completed: the inner future is gone (the contract allows this).
-            return Poll::Pending;
+            Stage::Done => return Poll::Pending,
         }
         let _entered = this.span.enter();
         // A completed future is dropped at once, in the guard of the poll that completed it, so
@@ -80,8 +132,8 @@ impl<F: Future, S: AsSite> Future for GuardedFuture<F, S> {
         let polled = catch(this.site.site(), || {
             let poll = inner(slot.as_mut()).poll(cx);
             if poll.is_ready() {
-                *dropped = true;
-                // SAFETY: `dropped` is set first: the future is never polled nor dropped again.
+                *stage = Stage::Done;
+                // SAFETY: `stage` is set first: the future is never polled nor dropped again.
                 unsafe { ManuallyDrop::drop(slot.as_mut().get_unchecked_mut()) };
             }
             poll

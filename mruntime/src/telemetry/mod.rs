@@ -23,7 +23,8 @@ pub use redact::{add_secret_keys, set_production_mode};
 pub use reporter::{ErrorReporter, clear_error_reporter, set_error_reporter};
 pub(crate) use restart::{gave_up, restarted};
 pub(crate) use span::{
-    attempt_span, enter_guard_span, guard_span, new_task_span, task_span, task_span_wanted,
+    attempt_span, enter_guard_span, guard_span, make_guard_span, new_task_span, task_span,
+    task_span_wanted,
 };
 
 use std::cell::Cell;

@@ -23,6 +23,15 @@ pub(crate) fn guard_span(site: &Site) -> Span {
     }
 }
 
+/// [`guard_span`], written over `slot` (a `Span::none()`, which needs no drop) only when a
+/// subscriber may want it: a future that keeps its span in place pays one load when none does.
+#[inline(always)]
+pub(crate) fn make_guard_span(slot: &mut ManuallyDrop<Span>, site: &Site) {
+    if tracing::level_enabled!(Level::INFO) {
+        *slot = ManuallyDrop::new(new_guard_span(site));
+    }
+}
+
 /// The span of a sync guarded call, entered until this is dropped (as [`guard_span`] then
 /// `Span::enter`). A recorded span is created and entered in one call and exited and closed in
 /// another, both out of line: the guarded fn they are inlined into keeps fewer calls that can
