@@ -4,7 +4,9 @@
 use std::error::Error;
 use std::fmt;
 use std::mem::{ManuallyDrop, MaybeUninit};
+use std::ops::Deref;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
 use http::{HeaderMap, HeaderValue, Response, header};
@@ -43,13 +45,64 @@ pub(super) struct BodyGuard {
     pub(super) served: Served,
 }
 
+/// A request's [`BodyGuard`], owned, in the allocation its response future made (the future's
+/// `Held`, which starts with the guard): erased, so the body's type does not name the future's.
+/// Dropping it frees that allocation, whose future part holds nothing by then.
+pub(super) struct GuardBox {
+    guard: NonNull<BodyGuard>,
+    free: unsafe fn(NonNull<BodyGuard>),
+}
+
+// SAFETY: a `GuardBox` owns a `BodyGuard` (`Send + Sync`: asserted below) and memory where
+// nothing else is alive.
+unsafe impl Send for GuardBox {}
+// SAFETY: as for `Send`; `&GuardBox` only gives `&BodyGuard`.
+unsafe impl Sync for GuardBox {}
+
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<BodyGuard>();
+};
+
+impl GuardBox {
+    /// # Safety
+    ///
+    /// `guard` is owned by the caller and handed over; `free(guard)` drops it and frees its
+    /// allocation, once, and nothing else in that allocation is alive.
+    #[inline]
+    pub(super) unsafe fn new(
+        guard: NonNull<BodyGuard>,
+        free: unsafe fn(NonNull<BodyGuard>),
+    ) -> Self {
+        GuardBox { guard, free }
+    }
+}
+
+impl Deref for GuardBox {
+    type Target = BodyGuard;
+
+    #[inline]
+    fn deref(&self) -> &BodyGuard {
+        // SAFETY: the guard is alive and owned by `self` until `drop`.
+        unsafe { self.guard.as_ref() }
+    }
+}
+
+impl Drop for GuardBox {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: as `new` requires; called once.
+        unsafe { (self.free)(self.guard) }
+    }
+}
+
 /// The handler's body with its guard. The body is dropped inside the guard too: a client that
 /// goes away mid-stream drops it, and a panic in a `Drop` of what it holds is recovered and
 /// reported with the request instead of unwinding into the server's connection task.
 pub(super) struct GuardedBody<B> {
     // Structurally pinned (see `project`); dropped in place by `Drop`, never moved while pinned.
     body: ManuallyDrop<B>,
-    guard: Box<BodyGuard>,
+    guard: GuardBox,
 }
 
 impl<B> GuardedBody<B> {
@@ -123,7 +176,7 @@ pin_project_lite::pin_project! {
 
 impl<B> RecoverBody<B> {
     #[inline]
-    pub(super) fn guarded(body: B, guard: Box<BodyGuard>) -> Self {
+    pub(super) fn guarded(body: B, guard: GuardBox) -> Self {
         RecoverBody {
             kind: Kind::Guarded {
                 guarded: GuardedBody {
