@@ -34,6 +34,25 @@ pub fn install_panic_hook() {
     }
 }
 
+/// [`install_panic_hook`] for a guard's entry: a thread-local flag read (beside the one the entry
+/// writes) instead of the process-wide `Once`'s state.
+#[inline]
+pub(crate) fn ensure_panic_hook() {
+    if !capture::hooked_here() {
+        install_here();
+    }
+}
+
+/// Installs the hook if no thread has, and remembers on this thread that it is.
+#[cold]
+#[inline(never)]
+extern "C" fn install_here() {
+    install_now();
+    if INSTALL.is_completed() {
+        capture::mark_hooked_here();
+    }
+}
+
 // `extern "C"`: it cannot unwind (nothing in it panics: see below), so the guards it is
 // inlined into need no unwind-table entry for the call, which every panic they catch would
 // otherwise have the personality routine read past.

@@ -48,7 +48,7 @@ pub(crate) fn catch_as<T>(
     recovery: Recovery,
     f: impl FnOnce() -> T,
 ) -> Result<T, Panicked> {
-    install_panic_hook();
+    hook::ensure_panic_hook();
     let frame = Frame::new(site);
     let entered = frame.enter();
     // The value is written in place rather than returned through `catch_unwind`, whose result

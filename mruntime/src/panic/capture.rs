@@ -119,11 +119,14 @@ struct Hot {
     innermost: Cell<*const Frame>,
     /// Captures (and lost captures) waiting in [`QUEUE`]: a guard's exit looks at nothing else.
     pending: Cell<usize>,
+    /// mruntime's panic hook is known to be installed (read by every guard's entry, beside
+    /// `innermost`, instead of the process-wide `Once`).
+    hooked: Cell<bool>,
 }
 
 thread_local! {
     static HOT: Hot = const {
-        Hot { innermost: Cell::new(ptr::null()), pending: Cell::new(0) }
+        Hot { innermost: Cell::new(ptr::null()), pending: Cell::new(0), hooked: Cell::new(false) }
     };
     static QUEUE: RefCell<VecDeque<Capture>> = const { RefCell::new(VecDeque::new()) };
     /// Captures dropped because the queue was full, not yet told.
@@ -131,6 +134,17 @@ thread_local! {
     /// Set while mruntime itself reports: a fault in a subscriber or reporter is contained and
     /// described by mruntime once, not printed again by the hook.
     static SILENCED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread has seen mruntime's panic hook installed.
+#[inline]
+pub(crate) fn hooked_here() -> bool {
+    HOT.with(|h| h.hooked.get())
+}
+
+/// Records that mruntime's panic hook is installed (it is never uninstalled).
+pub(crate) fn mark_hooked_here() {
+    let _ = HOT.try_with(|h| h.hooked.set(true));
 }
 
 impl Frame {
