@@ -118,8 +118,9 @@ unsafe fn free_held<F, B>(guard: NonNull<BodyGuard>) {
     drop(unsafe { Box::from_raw(guard.cast::<Held<F, B>>().as_ptr()) });
 }
 
-/// The response future of [`RecoverService`](super::RecoverService): the inner service's, polled inside the guard and
-/// the request's span; its response's body is handed on guarded ([`RecoverBody`]).
+/// The response future of [`RecoverService`](super::RecoverService): the inner service's,
+/// polled inside the guard and the request's span; its response's body is handed on guarded
+/// ([`RecoverBody`]).
 #[must_use = "futures do nothing unless polled"]
 pub struct ResponseFuture<F, P, B> {
     // `None` once the response is handed on.
@@ -216,7 +217,7 @@ where
             this.held = None;
             return Poll::Ready(Ok(response));
         }
-        // Written in place inside the guard, as in `call`.
+        // Written in place inside the guard, as in `start`.
         let mut polled = MaybeUninit::uninit();
         let caught = {
             let _entered = guard.span.enter();
