@@ -52,6 +52,7 @@
 
 mod grpc;
 mod guard;
+pub mod health;
 mod panic;
 mod policy;
 mod site;

@@ -123,7 +123,59 @@ where
     Fut: Future + Send + 'static,
     Fut::Output: Send + 'static,
 {
-    crate::task::spawn_once(site, Placement { parent, group }, body)
+    crate::task::spawn_once(
+        site,
+        Placement {
+            parent,
+            group,
+            health: false,
+        },
+        body,
+    )
+}
+
+/// `#[safe_task(.., health)]` on an async fn without `restart(..)`: [`spawn_with_context`], the
+/// task a health component.
+#[inline]
+#[track_caller]
+pub fn spawn_component<F, Fut>(
+    site: &'static Site,
+    parent: Option<&TaskContext>,
+    group: Option<&TaskGroup>,
+    body: F,
+) -> TaskHandle<Fut::Output>
+where
+    F: FnOnce(TaskContext) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let placement = Placement {
+        parent,
+        group,
+        health: true,
+    };
+    crate::task::spawn_once(site, placement, body)
+}
+
+/// `#[safe_task(.., health)]` on a sync fn without `restart(..)`.
+#[inline]
+#[track_caller]
+pub fn spawn_blocking_component<F, T>(
+    site: &'static Site,
+    parent: Option<&TaskContext>,
+    group: Option<&TaskGroup>,
+    body: F,
+) -> TaskHandle<T>
+where
+    F: FnOnce(TaskContext) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let placement = Placement {
+        parent,
+        group,
+        health: true,
+    };
+    crate::task::spawn_blocking_once(site, placement, body)
 }
 
 /// `#[safe_task]` on a sync fn with a `ctx` argument and/or `group = ..`, without `restart(..)`.
@@ -139,7 +191,15 @@ where
     F: FnOnce(TaskContext) -> T + Send + 'static,
     T: Send + 'static,
 {
-    crate::task::spawn_blocking_once(site, Placement { parent, group }, body)
+    crate::task::spawn_blocking_once(
+        site,
+        Placement {
+            parent,
+            group,
+            health: false,
+        },
+        body,
+    )
 }
 
 /// `safe_go!` / `#[safe_task]` on an async fn with `restart(..)`: `factory(ctx)` is called once
@@ -159,7 +219,16 @@ where
     Fut: Future + Send + 'static,
     Fut::Output: Send + 'static,
 {
-    crate::task::spawn_supervised(site, *restart, Placement { parent, group }, factory)
+    crate::task::spawn_supervised(
+        site,
+        *restart,
+        Placement {
+            parent,
+            group,
+            health: false,
+        },
+        factory,
+    )
 }
 
 /// `#[safe_task]` on a sync fn with `restart(..)`: `body(ctx)` runs on the blocking pool once per
@@ -177,7 +246,16 @@ where
     F: FnMut(TaskContext) -> T + Send + 'static,
     T: Send + 'static,
 {
-    crate::task::spawn_blocking_supervised(site, *restart, Placement { parent, group }, body)
+    crate::task::spawn_blocking_supervised(
+        site,
+        *restart,
+        Placement {
+            parent,
+            group,
+            health: false,
+        },
+        body,
+    )
 }
 
 /// `group = expr`: accepts a `TaskGroup` or a `&TaskGroup` (emit `group(&(expr))`).

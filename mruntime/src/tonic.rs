@@ -29,6 +29,11 @@
 
 use crate::panic::Panicked;
 
+#[cfg(feature = "tonic-health")]
+mod health;
+#[cfg(feature = "tonic-health")]
+pub use health::serve_health;
+
 /// The message of the [`tonic::Status`] made from a [`Panicked`] (and the `grpc-message` of the
 /// layer's gRPC answer). Fixed: it never contains the panic's text, which is reported through
 /// telemetry only.

@@ -41,10 +41,12 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 
 mod body;
 mod future;
+mod health;
 
 use body::grpc_panic_response;
 pub use body::{BodyPanicked, BoxError, RecoverBody};
 pub use future::ResponseFuture;
+pub use health::{HealthBody, HealthService};
 use tower_layer::Layer;
 use tower_service::Service;
 

@@ -60,6 +60,7 @@ pub struct Task<R = NoRestart> {
     restart: R,
     group: Option<TaskGroup>,
     parent: Option<TaskContext>,
+    health: bool,
 }
 
 /// The state of a [`Task`] builder without a restart policy: its body runs once.
@@ -75,6 +76,7 @@ impl Task {
             restart: NoRestart,
             group: None,
             parent: None,
+            health: false,
         }
     }
 
@@ -86,7 +88,28 @@ impl Task {
             restart,
             group: self.group,
             parent: self.parent,
+            health: self.health,
         }
+    }
+
+    /// Makes the task a health component (see [`health`](crate::health)): `Serving` while it
+    /// runs, `Failed` once it ends by a panic (so the process is no longer ready), `Stopped`
+    /// when it returns or is cancelled. For a long-running task without a restart policy, whose
+    /// death would otherwise go unnoticed; a task with [`restart`](Task::restart) is a
+    /// component anyway.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let consumer = mruntime::Task::new("ingest", "kafka-loop")
+    ///     .health()
+    ///     .spawn(|_ctx| async { panic!("poison message") });
+    /// assert!(consumer.await.is_err());
+    /// assert!(!mruntime::health::report().is_ready());
+    /// # }
+    /// ```
+    pub fn health(mut self) -> Self {
+        self.health = true;
+        self
     }
 
     /// Spawns the task: `body(ctx)` is called and awaited on the runtime, guarded.
@@ -231,6 +254,7 @@ impl<R> Task<R> {
         Placement {
             parent: self.parent.as_ref(),
             group: self.group.as_ref(),
+            health: self.health,
         }
     }
 }

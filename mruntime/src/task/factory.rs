@@ -52,9 +52,16 @@ pub trait TaskFactory: Send + 'static {
     where
         Self: Sized,
     {
-        crate::task::spawn_supervised(site, *restart, Placement { parent, group }, move |ctx| {
-            self.make(ctx)
-        })
+        crate::task::spawn_supervised(
+            site,
+            *restart,
+            Placement {
+                parent,
+                group,
+                health: false,
+            },
+            move |ctx| self.make(ctx),
+        )
     }
 }
 

@@ -285,6 +285,10 @@ impl TaskGroup {
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let started = Instant::now();
         let shared = &self.owner.shared;
+        // Its health components stop, and a shutdown never fails them.
+        for site in self.active() {
+            crate::health::registry::stopping(&site);
+        }
         shared.close();
         let stopped = match timer(deadline) {
             Timer::Tokio(sleep) => race(shared.tracker.wait(), sleep).await,

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::guard::{GuardedFuture, catch};
+use crate::health::registry::{TaskEnd, TaskHealth};
 use crate::panic::Panicked;
 use crate::policy::RestartPolicy;
 use crate::site::{AsSite, Site};
@@ -16,11 +17,13 @@ use crate::task::supervise::{supervise, supervise_blocking};
 use crate::task::{TaskContext, TaskGroup, TaskHandle};
 use crate::telemetry::{self, TaskLifecycle};
 
-/// Where a task is started: its parent context and its group, both optional.
+/// Where a task is started: its parent context and its group, both optional, and whether a
+/// task run once is a health component (a supervised one always is).
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Placement<'a> {
     pub(crate) parent: Option<&'a TaskContext>,
     pub(crate) group: Option<&'a TaskGroup>,
+    pub(crate) health: bool,
 }
 
 impl Placement<'_> {
@@ -78,8 +81,28 @@ where
     let meta = *site.site();
     let span = telemetry::task_span(&meta);
     let (ctx, membership) = placement.enter(&meta);
+    if placement.health {
+        let health = TaskHealth::start(&meta);
+        let cancelled = ctx.clone();
+        let body = GuardedFuture::new(async move { f(ctx).await }, site, span);
+        let body = async move {
+            let result = body.await;
+            health.ended(end_of(&result, &cancelled));
+            result
+        };
+        return placement.spawn(meta, membership, body);
+    }
     let body = GuardedFuture::new(async move { f(ctx).await }, site, span);
     placement.spawn(meta, membership, body)
+}
+
+/// How a task run once as a health component ended: `Failed` by a panic, unless it was
+/// cancelled (a shutdown never fails a component).
+fn end_of<'a, T>(result: &'a Result<T, Panicked>, ctx: &TaskContext) -> TaskEnd<'a> {
+    match result {
+        Err(panicked) if !ctx.is_cancelled() => TaskEnd::Failed(panicked.message()),
+        _ => TaskEnd::Stopped,
+    }
 }
 
 /// A supervised task: `factory(ctx)` is called and awaited once per attempt.
@@ -99,7 +122,8 @@ where
     let meta = *site.site();
     let span = telemetry::task_span(&meta);
     let (ctx, membership) = placement.enter(&meta);
-    let body = supervise(site, restart, ctx, factory).instrument(span);
+    let health = TaskHealth::start(&meta);
+    let body = supervise(site, restart, ctx, factory, health).instrument(span);
     placement.spawn(meta, membership, body)
 }
 
@@ -116,8 +140,13 @@ where
     let (ctx, membership) = placement.enter(meta);
     let id = membership.as_ref().map(Membership::id);
     let lifecycle = telemetry::task_metrics_enabled().then(|| TaskLifecycle::start(meta));
+    let health = placement.health.then(|| TaskHealth::start(meta));
     let join = spawn_blocking_prepared(move || {
+        let cancelled = health.as_ref().map(|_| ctx.clone());
         let result = span.in_scope(|| catch(site.site(), || f(ctx)));
+        if let (Some(health), Some(ctx)) = (health, &cancelled) {
+            health.ended(end_of(&result, ctx));
+        }
         if let Some(membership) = &membership {
             membership.finished(&result);
         }
@@ -148,6 +177,7 @@ where
     let meta = *site.site();
     let span = telemetry::task_span(&meta);
     let (ctx, membership) = placement.enter(&meta);
-    let body = supervise_blocking(site, restart, ctx, body).instrument(span);
+    let health = TaskHealth::start(&meta);
+    let body = supervise_blocking(site, restart, ctx, body, health).instrument(span);
     placement.spawn(meta, membership, body)
 }

@@ -8,6 +8,7 @@ use std::task::Poll;
 use tokio::time::Instant;
 
 use crate::guard::{DropGuarded, Recovery, apply_policy, catch_as};
+use crate::health::registry::{TaskEnd, TaskHealth};
 use crate::panic::Panicked;
 use crate::policy::{Intensity, Jitter, RestartPolicy, Verdict};
 use crate::site::{AsSite, Site};
@@ -40,6 +41,7 @@ impl Supervisor {
         site: &Site,
         panicked: Panicked,
         started: Instant,
+        health: &mut Option<TaskHealth>,
     ) -> Result<(), Panicked> {
         if self.ctx.is_cancelled() {
             // Shutting down: no restart, and no give-up either (the policy does not apply).
@@ -51,6 +53,10 @@ impl Supervisor {
             .on_panic(now, now.saturating_duration_since(started))
         {
             Verdict::GiveUp => {
+                // Not ready before anyone learns of the give-up (the handle, the event).
+                if let Some(health) = health.take() {
+                    health.ended(TaskEnd::Failed(panicked.message()));
+                }
                 // Under `CrashProcess` the give-up event is the crash's last words: it runs under
                 // the crash deadline, so a subscriber that hangs there cannot keep the process up.
                 let restart = self.restart;
@@ -58,6 +64,10 @@ impl Supervisor {
                 Err(panicked)
             }
             Verdict::Restart(backoff) => {
+                let next = self.attempt.saturating_add(1);
+                if let Some(health) = health.as_ref() {
+                    health.restarting(next, panicked.message());
+                }
                 let slept = self
                     .ctx
                     .token()
@@ -67,7 +77,10 @@ impl Supervisor {
                     // Cancelled during the backoff: stop at once, and count no restart.
                     return Err(panicked);
                 }
-                self.attempt = self.attempt.saturating_add(1);
+                self.attempt = next;
+                if let Some(health) = health.as_ref() {
+                    health.serving();
+                }
                 telemetry::restarted(site, self.attempt, backoff);
                 Ok(())
             }
@@ -77,11 +90,14 @@ impl Supervisor {
 
 /// Runs the futures `factory` makes, one per attempt, as the supervised task under `site`. Must
 /// be polled inside the task's span: each attempt's span is a child of the current span.
+///
+/// `health` is the task's health component (its drop, if the task is aborted, says `Stopped`).
 pub(crate) async fn supervise<S, F, Fut>(
     site: S,
     restart: RestartPolicy,
     ctx: TaskContext,
     mut factory: F,
+    health: TaskHealth,
 ) -> Result<Fut::Output, Panicked>
 where
     S: AsSite,
@@ -90,6 +106,7 @@ where
 {
     let site = site.site();
     let mut supervisor = Supervisor::new(restart, ctx);
+    let mut health = Some(health);
     loop {
         let attempt = supervisor.attempt;
         let started = Instant::now();
@@ -97,7 +114,11 @@ where
         let outcome = run_attempt(site, attempt, || factory(ctx)).await;
         match outcome {
             Ok(output) => return Ok(output),
-            Err(panicked) => supervisor.after_panic(site, panicked, started).await?,
+            Err(panicked) => {
+                supervisor
+                    .after_panic(site, panicked, started, &mut health)
+                    .await?
+            }
         }
     }
 }
@@ -132,6 +153,7 @@ pub(crate) async fn supervise_blocking<S, F, T>(
     restart: RestartPolicy,
     ctx: TaskContext,
     mut body: F,
+    health: TaskHealth,
 ) -> Result<T, Panicked>
 where
     S: AsSite + Copy,
@@ -139,6 +161,7 @@ where
     T: Send + 'static,
 {
     let mut supervisor = Supervisor::new(restart, ctx);
+    let mut health = Some(health);
     loop {
         let attempt = supervisor.attempt;
         let started = Instant::now();
@@ -166,7 +189,7 @@ where
             Ok(output) => return Ok(output),
             Err(panicked) => {
                 supervisor
-                    .after_panic(site.site(), panicked, started)
+                    .after_panic(site.site(), panicked, started, &mut health)
                     .await?
             }
         }

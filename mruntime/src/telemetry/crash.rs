@@ -17,6 +17,9 @@ use crate::telemetry::{egress, reporter, watchdog};
 type FlushFn = Arc<dyn Fn() + Send + Sync>;
 
 static ON_CRASH: Mutex<Vec<FlushFn>> = Mutex::new(Vec::new());
+/// Told first when a crash starts, before anything is said or reported (health: not ready, not
+/// live). Set once, by the layer above that keeps the process's health.
+static ON_CRASH_START: OnceLock<fn()> = OnceLock::new();
 static FLUSH_TIMEOUT_MS: AtomicU64 = AtomicU64::new(5_000);
 /// The thread whose crash ends the process: the first to crash.
 static CRASHING: OnceLock<ThreadId> = OnceLock::new();
@@ -49,6 +52,12 @@ pub fn on_crash(flush: impl Fn() + Send + Sync + 'static) {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(Arc::new(flush));
+}
+
+/// Registers `observer` to be told when a crash starts, before its stderr line, report and flush
+/// (the first registration wins: there is one observer, health's).
+pub(crate) fn on_crash_start(observer: fn()) {
+    let _ = ON_CRASH_START.set(observer);
 }
 
 /// Sets the deadline of a `CrashProcess` crash (default 5 s): the most time between the panic
@@ -108,6 +117,9 @@ pub(crate) fn crash(panicked: &Panicked, last_words: impl FnOnce()) -> ! {
     let timeout = crash_timeout();
     let deadline = started + timeout;
     let armed = watchdog::arm(deadline);
+    if let Some(observer) = ON_CRASH_START.get() {
+        let _ = Silenced::run(observer);
+    }
     let summary = Silenced::run(|| egress::stderr_summary(panicked))
         .unwrap_or_else(|_| String::from("a panic that could not be described"));
     let _deadline = match armed {
@@ -135,8 +147,34 @@ pub(crate) fn crash(panicked: &Panicked, last_words: impl FnOnce()) -> ! {
             opentelemetry::trace::TraceContextExt::span(&span.context()).end();
         }
     });
-    flush_until(deadline);
+    off_the_runtime(|| flush_until(deadline));
     std::process::abort()
+}
+
+/// Runs `wait` with this thread handed off by the runtime when it is a worker of a multi-thread
+/// runtime: a worker blocked in a task stalls the I/O driver while the other workers are idle,
+/// and then no health probe is answered during the flush (measured: a 3 s flush left every
+/// connection unanswered). Elsewhere (a current-thread runtime, a blocking thread, no runtime)
+/// it runs `wait` as it is.
+fn off_the_runtime(wait: impl FnOnce()) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi_thread = Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == RuntimeFlavor::MultiThread);
+    let mut wait = Some(wait);
+    if multi_thread {
+        // block_in_place panics where it cannot hand the thread off (inside `block_on`):
+        // then wait here, as on any other thread.
+        let _ = Silenced::run(|| {
+            tokio::task::block_in_place(|| {
+                if let Some(wait) = wait.take() {
+                    wait()
+                }
+            })
+        });
+    }
+    if let Some(wait) = wait.take() {
+        wait();
+    }
 }
 
 /// Reports `panicked` (a supervised attempt under `CrashProcess`) under the crash deadline: a

@@ -6,7 +6,7 @@ use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 
-use opentelemetry::metrics::{Counter, Meter, MeterProvider, UpDownCounter};
+use opentelemetry::metrics::{Counter, Gauge, Meter, MeterProvider, UpDownCounter};
 use opentelemetry::{KeyValue, global};
 
 use crate::panic::Panicked;
@@ -36,6 +36,7 @@ struct Counters {
     global: Option<Weak<dyn MeterProvider + Send + Sync>>,
     panics: Counter<u64>,
     restarts: Counter<u64>,
+    up: Gauge<u64>,
 }
 
 impl Counters {
@@ -51,6 +52,11 @@ impl Counters {
                 .u64_counter("task_restarts_total")
                 .with_unit("1")
                 .with_description("Total number of restarts of supervised tasks")
+                .build(),
+            up: meter
+                .u64_gauge("task_up")
+                .with_unit("1")
+                .with_description("1 while a health component is serving or restarting, else 0")
                 .build(),
         }
     }
@@ -129,7 +135,7 @@ thread_local! {
 /// has not changed (for the global provider: while it is the one installed now), else the
 /// current ones, cached for the next call. No lock is held while the counter is used or built,
 /// so an exporter or a subscriber that ends up here again cannot deadlock.
-fn with_counter(pick: fn(&Counters) -> &Counter<u64>, f: impl Fn(&Counter<u64>)) {
+fn with_counter<I>(pick: fn(&Counters) -> &I, f: impl Fn(&I)) {
     let version = SOURCE_VERSION.load(Ordering::Acquire);
     let counted = THREAD_COUNTERS.try_with(|cache| {
         let mut cache = cache.try_borrow_mut().ok()?;
@@ -199,6 +205,15 @@ pub(crate) fn panic_recovered(panicked: &Panicked) {
     // variant of key and value, per panic).
     let labels = ManuallyDrop::new(site_labels(panicked.site()));
     with_counter(|c| &c.panics, |counter| counter.add(1, &*labels));
+}
+
+/// Sets `task_up{component, goroutine_name}` of a health component.
+pub(crate) fn task_up(component: &'static str, name: &'static str, up: bool) {
+    let labels = ManuallyDrop::new([
+        KeyValue::new("component", label(component)),
+        KeyValue::new("goroutine_name", label(name)),
+    ]);
+    with_counter(|c| &c.up, |gauge| gauge.record(u64::from(up), &*labels));
 }
 
 /// Counts one restart of a supervised task: `task_restarts_total{component, goroutine_name}`.

@@ -4,6 +4,7 @@
 
 mod crash;
 pub(crate) mod egress;
+mod health;
 pub(crate) mod limits;
 mod metrics;
 mod redact;
@@ -15,8 +16,9 @@ mod trace;
 mod view;
 mod watchdog;
 
-pub(crate) use crash::{crash, report_under_deadline};
+pub(crate) use crash::{crash, on_crash_start, report_under_deadline};
 pub use crash::{on_crash, set_crash_flush_timeout};
+pub(crate) use health::{health_changed, health_draining};
 pub(crate) use metrics::{TaskLifecycle, task_metrics_enabled};
 pub use metrics::{enable_task_metrics, init_panic_metrics};
 pub use redact::{add_secret_keys, set_production_mode};
