@@ -9,6 +9,10 @@
 //! curl -s localhost:3000/journal/export               # the journal as CSV, streamed
 //! curl -s localhost:3000/debug/export-panic           # 3 rows, then the response is cut off
 //! curl -s localhost:3000/metrics | grep panic_recovered_total
+//! curl -s localhost:3000/readyz                       # 200 {"status":"ready",..}
+//! curl -s -XPOST localhost:3000/debug/worker-fault -d always  # balance-sync gives up in ~3 s
+//! curl -s localhost:3000/readyz                       # 503, naming balance-sync and its panic
+//! curl -s localhost:3000/livez                        # 200: alive, just not ready
 //! ```
 //!
 //! - Every route runs under [`RecoverLayer`]: a panic in a handler without its own guard
@@ -26,12 +30,19 @@
 //!   overflow) is reported, telemetry is flushed, and the process aborts rather than keep books
 //!   it can no longer trust.
 //! - `balance-sync` is a supervised worker reconciling balances against the journal: restarted
-//!   with backoff after a panic (`POST /debug/worker-fault` injects one), stopped with the rest of
-//!   its `TaskGroup` at shutdown.
+//!   with backoff after a panic (`POST /debug/worker-fault` injects one; with the body `always`
+//!   every round panics, until it gives up), stopped with the rest of its `TaskGroup` at shutdown.
+//! - `GET /readyz` and `GET /livez` are [`HealthService`]s: readiness turns 503 once
+//!   `balance-sync` gave up (naming it, with its last panic, redacted), during the drain at
+//!   shutdown, and while a `CrashProcess` crash flushes; liveness only during the crash.
 //! - `GET /metrics` exports the OpenTelemetry metrics (mruntime's `panic_recovered_total`
 //!   among them) in the Prometheus text format.
-//! - Ctrl-C or SIGTERM shuts down gracefully: in-flight requests finish, the worker group is
-//!   shut down within a deadline and reports who did not stop, metrics are flushed.
+//! - Ctrl-C or SIGTERM shuts down gracefully: readiness turns 503 at once
+//!   ([`mruntime::health::drain`]) while the service keeps serving for `LEDGER_DRAIN_MS` (default
+//!   0; set it to your load balancer's probe period), then in-flight requests finish, the worker
+//!   group is shut down within a deadline and reports who did not stop, metrics are flushed.
+//! - `LEDGER_CRASH_FLUSH_MS` makes the flush before a `CrashProcess` abort take that long (it
+//!   stands in for a push exporter's flush): readiness and liveness answer 503 meanwhile.
 //!
 //! The listen address comes from `--addr` or `LEDGER_ADDR` (default `127.0.0.1:0`, any free
 //! port); the bound address is printed on stdout as `listening on http://ADDR`.
@@ -48,7 +59,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use mruntime::tower::RecoverLayer;
+use mruntime::tower::{HealthService, RecoverLayer};
 use mruntime::{Panicked, TaskContext, TaskGroup, recover, safe_task};
 use opentelemetry::metrics::Counter;
 use opentelemetry_sdk::Resource;
@@ -83,6 +94,8 @@ struct AppState {
     registry: prometheus::Registry,
     /// Set by `POST /debug/worker-fault`: the next `balance-sync` round panics.
     worker_fault: Arc<AtomicBool>,
+    /// Set by `POST /debug/worker-fault` with the body `always`: every round panics.
+    worker_fault_always: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -292,9 +305,14 @@ async fn debug_export_panic() -> Response {
     streamed_csv(rows)
 }
 
-/// Makes the next `balance-sync` round panic, to watch it being restarted.
-async fn debug_worker_fault(State(state): State<AppState>) -> StatusCode {
-    state.worker_fault.store(true, Ordering::SeqCst);
+/// Makes the next `balance-sync` round panic, to watch it being restarted; with the body
+/// `always`, every round, to watch it give up (and readiness turn 503).
+async fn debug_worker_fault(State(state): State<AppState>, body: String) -> StatusCode {
+    if body.trim() == "always" {
+        state.worker_fault_always.store(true, Ordering::SeqCst);
+    } else {
+        state.worker_fault.store(true, Ordering::SeqCst);
+    }
     StatusCode::ACCEPTED
 }
 
@@ -317,6 +335,8 @@ fn router(state: AppState) -> Router {
         .route("/debug/export-panic", get(debug_export_panic))
         .route("/debug/worker-fault", post(debug_worker_fault))
         .route("/metrics", get(metrics))
+        .route_service("/readyz", HealthService::readiness())
+        .route_service("/livez", HealthService::liveness())
         .with_state(state)
         .layer(RecoverLayer::new("ledger").name("http"))
 }
@@ -330,6 +350,7 @@ struct SyncJob {
     interval: Duration,
     runs: Counter<u64>,
     fault: Arc<AtomicBool>,
+    fault_always: Arc<AtomicBool>,
 }
 
 /// Reconciles every balance against the journal, every `interval`, until its context is
@@ -350,8 +371,8 @@ async fn balance_sync(ctx: TaskContext, workers: TaskGroup, job: SyncJob) {
             _ = ticks.tick() => {}
             _ = ctx.cancelled() => break,
         }
-        if job.fault.swap(false, Ordering::SeqCst) {
-            panic!("injected fault: balance-sync lost its database connection");
+        if job.fault.swap(false, Ordering::SeqCst) || job.fault_always.load(Ordering::SeqCst) {
+            panic!("injected fault: balance-sync lost its database connection (password=hunter2)");
         }
         let books = job.books.lock().unwrap_or_else(PoisonError::into_inner);
         let mut from_journal: HashMap<u64, i64> = HashMap::new();
@@ -392,6 +413,14 @@ fn listen_address() -> Result<SocketAddr, String> {
     let addr = addr.unwrap_or_else(|| "127.0.0.1:0".to_owned());
     addr.parse()
         .map_err(|e| format!("bad listen address {addr:?}: {e}"))
+}
+
+/// A duration in milliseconds from the environment variable `name`.
+fn env_millis(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis)
 }
 
 /// OpenTelemetry metrics exported through a Prometheus registry. Units and type suffixes are
@@ -453,20 +482,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_target(false)
         .init();
     let addr = listen_address()?;
-    let sync_interval = std::env::var("LEDGER_SYNC_INTERVAL_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map_or(Duration::from_secs(1), Duration::from_millis);
+    let sync_interval = env_millis("LEDGER_SYNC_INTERVAL_MS").unwrap_or(Duration::from_secs(1));
+    let drain_for = env_millis("LEDGER_DRAIN_MS").unwrap_or_default();
 
     let (provider, registry) = metrics_pipeline()?;
     // Prometheus pulls: there is nothing to push before a CrashProcess abort. With a push
     // exporter (OTLP), register `mruntime::on_crash(move || { let _ = p.force_flush(); })`.
     opentelemetry::global::set_meter_provider(provider.clone());
 
+    // Stands in for a slow push exporter's flush before a CrashProcess abort.
+    if let Some(flush) = env_millis("LEDGER_CRASH_FLUSH_MS") {
+        mruntime::on_crash(move || std::thread::sleep(flush));
+    }
+
     let state = AppState {
         books: Arc::default(),
         registry,
         worker_fault: Arc::default(),
+        worker_fault_always: Arc::default(),
     };
 
     // The workers: supervised, and stopped together at shutdown.
@@ -479,13 +512,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_description("Reconciliations of balances against the journal")
             .build(),
         fault: state.worker_fault.clone(),
+        fault_always: state.worker_fault_always.clone(),
     };
     let _balance_sync = balance_sync(workers.context(), workers.clone(), job);
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Not ready from now on: load balancers stop sending while we still serve.
+            mruntime::health::drain();
+            tokio::time::sleep(drain_for).await;
+        })
         .await?;
 
     // Go's StopAll(5s): cancel every worker's context, wait, abort and name the laggards.

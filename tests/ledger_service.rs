@@ -391,3 +391,159 @@ fn a_panic_while_a_body_streams_cuts_the_response_off_once_reported_and_the_serv
     );
     assert!(!stderr.contains("s3cr3t"), "{stderr}");
 }
+
+// ---- health: /readyz and /livez ----
+
+fn component<'a>(health: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    health["components"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no component {name} in {health}"))
+}
+
+#[test]
+fn a_worker_that_gives_up_turns_readyz_503_naming_it_while_livez_stays_200() {
+    let service = start();
+    let ready = service.request("GET", "/readyz", None);
+    assert_eq!(ready.status, 200, "{ready:?}");
+    assert_eq!(ready.header("content-type"), Some("application/json"));
+    let body = json(&ready.body);
+    assert_eq!(body["status"], "ready");
+    assert_eq!(component(&body, "balance-sync")["state"], "serving");
+
+    // Every round panics now: 5 restarts within a minute (100 ms, 200 ms, ... backoff), then
+    // it gives up and the process is no longer ready.
+    let fault = service.request("POST", "/debug/worker-fault", Some("always"));
+    assert_eq!(fault.status, 202);
+    let not_ready = eventually(Duration::from_secs(30), Duration::from_millis(50), || {
+        let reply = service.request("GET", "/readyz", None);
+        (reply.status == 503).then_some(reply)
+    })
+    .unwrap_or_else(|| panic!("/readyz never 503; stderr:\n{}", service.stderr()));
+    let body = json(&not_ready.body);
+    assert_eq!(body["status"], "not_ready");
+    let sync = component(&body, "balance-sync");
+    assert_eq!(sync["component"], "transaction");
+    assert_eq!(sync["state"], "failed");
+    assert_eq!(sync["restarts"], 5);
+    assert_eq!(
+        sync["last_panic"],
+        "injected fault: balance-sync lost its database connection (password=[REDACTED])"
+    );
+    assert!(!not_ready.body.contains("hunter2"), "{}", not_ready.body);
+
+    let live = service.request("GET", "/livez", None);
+    assert_eq!(live.status, 200, "{live:?}");
+    assert_eq!(json(&live.body)["status"], "live");
+    // Sticky: it stays not ready, and the service still serves requests.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(service.request("GET", "/readyz", None).status, 503);
+    assert_eq!(
+        service.request("GET", "/accounts/9/balance", None).status,
+        404
+    );
+    let stderr = service.stderr();
+    assert!(stderr.contains("health.changed"), "{stderr}");
+    assert!(stderr.contains("to=\"failed\""), "{stderr}");
+}
+
+#[test]
+fn sigterm_drains_readiness_first_while_the_service_still_serves() {
+    let mut service = ServiceProcess::start(
+        &example_binary("ledger_service"),
+        &[
+            ("LEDGER_SYNC_INTERVAL_MS", "50"),
+            ("LEDGER_DRAIN_MS", "3000"),
+        ],
+    );
+    assert_eq!(service.request("GET", "/readyz", None).status, 200);
+    signal(&service, libc::SIGTERM);
+    let draining = eventually(Duration::from_secs(10), Duration::from_millis(20), || {
+        let reply = service.request("GET", "/readyz", None);
+        (reply.status == 503).then_some(reply)
+    })
+    .unwrap_or_else(|| panic!("/readyz never 503 after SIGTERM:\n{}", service.stderr()));
+    let body = json(&draining.body);
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["draining"], true);
+    // Still live, still serving, while it drains.
+    assert_eq!(service.request("GET", "/livez", None).status, 200);
+    let created = service.request("POST", "/accounts", Some(r#"{"owner":"cy"}"#));
+    assert_eq!(created.status, 201, "{created:?}");
+    let status = service.wait_exit(Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{}",
+        service.stderr()
+    );
+    assert!(service.stderr().contains("health.draining"));
+}
+
+#[test]
+fn a_crash_answers_readyz_and_livez_503_during_its_slow_flush_then_dies() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let mut service = ServiceProcess::start(
+        &example_binary("ledger_service"),
+        &[
+            ("LEDGER_SYNC_INTERVAL_MS", "50"),
+            ("LEDGER_CRASH_FLUSH_MS", "3000"),
+        ],
+    );
+    assert_eq!(service.request("GET", "/readyz", None).status, 200);
+    let created = service.request("POST", "/accounts", Some(r#"{"owner":"di"}"#));
+    assert_eq!(created.status, 201, "{created:?}");
+    let big = format!(r#"{{"amount":{}}}"#, i64::MAX);
+    assert_eq!(
+        service
+            .request("POST", "/accounts/1/transactions", Some(&big))
+            .status,
+        201
+    );
+    // The overflowing deposit crashes the process; its flush then takes 3 s.
+    let addr = service.addr();
+    std::thread::scope(|scope| {
+        let crash = scope.spawn(|| {
+            http_request(
+                addr,
+                "POST",
+                "/accounts/1/transactions",
+                Some(r#"{"amount":2}"#),
+            )
+        });
+        let during = eventually(Duration::from_secs(10), Duration::from_millis(20), || {
+            let reply = http_request(addr, "GET", "/readyz", None).ok()?;
+            (reply.status == 503).then_some(reply)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no 503 from /readyz during the crash:\n{}",
+                service.stderr()
+            )
+        });
+        let body = json(&during.body);
+        assert_eq!(body["status"], "not_ready");
+        assert_eq!(body["crashing"], true);
+        let live =
+            http_request(addr, "GET", "/livez", None).expect("/livez answers during the flush");
+        assert_eq!(live.status, 503, "{live:?}");
+        assert_eq!(json(&live.body)["status"], "not_live");
+
+        let status = service.wait_exit(Duration::from_secs(20));
+        assert_eq!(
+            status.and_then(|s| s.signal()),
+            Some(libc::SIGABRT),
+            "{status:?}\n{}",
+            service.stderr()
+        );
+        assert!(
+            crash.join().expect("join").is_err(),
+            "no reply from a crash"
+        );
+    });
+    assert!(
+        service
+            .stderr()
+            .contains("mruntime: CrashProcess: panic in transaction/commit")
+    );
+}

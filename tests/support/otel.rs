@@ -91,6 +91,28 @@ impl Metrics {
         points
     }
 
+    /// Flushes, then the latest value of every point of the u64 gauge `name`, by attributes.
+    pub fn u64_gauge(&self, name: &str) -> Vec<(Attrs, u64)> {
+        self.provider.force_flush().expect("flush metrics");
+        let exported = self.exporter.get_finished_metrics().expect("metrics");
+        let Some(last) = exported.last() else {
+            return Vec::new();
+        };
+        let mut points = Vec::new();
+        for metric in last.scope_metrics().flat_map(|s| s.metrics()) {
+            if metric.name() != name {
+                continue;
+            }
+            if let AggregatedMetrics::U64(MetricData::Gauge(gauge)) = metric.data() {
+                for p in gauge.data_points() {
+                    points.push((attrs(p.attributes()), p.value()));
+                }
+            }
+        }
+        points.sort();
+        points
+    }
+
     /// Description and unit of the instrument `name`, if exported.
     pub fn describe(&self, name: &str) -> Option<(String, String)> {
         self.provider.force_flush().expect("flush metrics");

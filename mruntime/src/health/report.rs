@@ -113,7 +113,7 @@ impl ComponentHealth {
 
     /// The message of its last recovered panic, as every sink shows it: bounded, secrets
     /// redacted, and in production mode ([`set_production_mode`](crate::set_production_mode))
-    /// withheld as `[REDACTED]`.
+    /// withheld (`panic recovered (details redacted)`), as every sink shows it.
     pub fn last_panic(&self) -> Option<&str> {
         self.last_panic.as_deref()
     }
