@@ -17,6 +17,11 @@
 //!   entries already sent.
 //! - The whole server runs under `RecoverLayer::new("ledger").name("grpc")`, which also reports
 //!   each gRPC call's `rpc.system`, `rpc.service` and `rpc.method` with its panics.
+//! - `grpc.health.v1` is served by `tonic-health`, driven by [`mruntime::tonic::serve_health`]:
+//!   `""` and `ledger.v1.Ledger` are SERVING exactly while the process is ready. The supervised
+//!   worker `journal-compactor` gives up once SIGUSR1 makes every round panic (then both turn
+//!   NOT_SERVING); SIGTERM drains first (NOT_SERVING while still serving for `GRPC_DRAIN_MS`,
+//!   default 0), then stops.
 //!
 //! The listen address comes from `--addr` (default `127.0.0.1:0`, any free port); the bound
 //! address is printed on stdout as `listening on http://ADDR`. Ctrl-C or SIGTERM stops it.
@@ -26,10 +31,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use futures_core::Stream;
 use mruntime::PanicPolicy::KeepRunning;
-use mruntime::recover;
 use mruntime::tower::RecoverLayer;
+use mruntime::{RestartPolicy, Task, TaskGroup, recover};
 use tonic::{Request, Response, Status};
 
 /// The code generated from `proto/ledger.proto` by the build script (client included, unused
@@ -163,22 +171,78 @@ async fn shutdown_signal() {
     }
 }
 
+/// Compacts the journal every 50 ms, supervised: restarted at most twice within a minute. Once
+/// SIGUSR1 has set `fault`, every round panics, so it gives up: the process is no longer ready.
+fn journal_compactor(workers: &TaskGroup, fault: Arc<AtomicBool>) {
+    let _compactor = workers
+        .task("ledger", "journal-compactor")
+        .restart(RestartPolicy::from_millis(2, 60_000, 50, 100))
+        .spawn(move |ctx| {
+            let fault = fault.clone();
+            async move {
+                while !ctx.is_cancelled() {
+                    tokio::select! {
+                        _ = ctx.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    }
+                    assert!(
+                        !fault.load(Ordering::SeqCst),
+                        "journal segment 7 is unreadable"
+                    );
+                }
+            }
+        });
+}
+
+/// Sets `fault` on SIGUSR1.
+fn fault_on_sigusr1(fault: Arc<AtomicBool>) -> Result<(), std::io::Error> {
+    let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
+    let _listener = Task::new("ledger", "sigusr1").spawn(move |_ctx| async move {
+        while usr1.recv().await.is_some() {
+            tracing::warn!("SIGUSR1: journal-compactor will fail from now on");
+            fault.store(true, Ordering::SeqCst);
+        }
+    });
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+    let drain_for = std::env::var("GRPC_DRAIN_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_millis);
+    let workers = TaskGroup::new();
+    let fault = Arc::new(AtomicBool::new(false));
+    journal_compactor(&workers, fault.clone());
+    fault_on_sigusr1(fault)?;
+
+    // grpc.health.v1, SERVING exactly while the process is ready.
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let _health = mruntime::tonic::serve_health(reporter, &["ledger.v1.Ledger"]);
+
     let listener = tokio::net::TcpListener::bind(listen_address()?).await?;
     println!("listening on http://{}", listener.local_addr()?);
     tonic::transport::Server::builder()
         .layer(RecoverLayer::new("ledger").name("grpc"))
+        .add_service(health_service)
         .add_service(LedgerServer::new(LedgerService))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),
-            shutdown_signal(),
+            async move {
+                shutdown_signal().await;
+                // NOT_SERVING from now on, while still serving: clients move elsewhere.
+                mruntime::health::drain();
+                tokio::time::sleep(drain_for).await;
+            },
         )
         .await?;
+    let report = workers.shutdown(Duration::from_secs(5)).await;
+    tracing::info!(%report, "workers stopped");
     println!("shutdown complete");
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! same `proto/ledger.proto` by `grpcio-tools`): the unary panic arrives as
 //! `StatusCode.INTERNAL` with the fixed message, a streaming panic as the messages sent before it
 //! then `StatusCode.INTERNAL` (under the layer alone and under `guard_stream`), and the following
-//! calls succeed.
+//! calls succeed. And `grpc.health.v1` through the Python `grpcio-health-checking` client: `Check`
+//! says SERVING, then NOT_SERVING once the supervised worker gave up (or the service drains on
+//! SIGTERM), and a `Watch` stream goes SERVING -> NOT_SERVING.
 //!
 //! The Python comes from `MRUNTIME_PYTHON` (a virtualenv's `bin/python` with `grpcio` and
 //! `grpcio-tools`, which `.ci/run` creates). Without it the test is reported as ignored, with the
@@ -24,17 +26,67 @@ const FIXED_MESSAGE: &str = "internal server error";
 
 fn main() {
     let args = Arguments::from_args();
-    let trial = Trial::ignorable_test(TEST_NAME, || match python_with_grpcio() {
-        Ok(python) => python_client_test(&python).map(|()| Completion::Completed),
+    let trials = vec![
+        python_trial(TEST_NAME, python_client_test),
+        python_trial(
+            "python_health_client_sees_not_serving_once_a_supervised_worker_gave_up",
+            |python| health_client_test(python, "USR1", &[]),
+        ),
+        python_trial(
+            "python_health_client_sees_not_serving_while_the_service_drains",
+            |python| health_client_test(python, "TERM", &[("GRPC_DRAIN_MS", "3000")]),
+        ),
+    ];
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// A trial that needs the Python of `MRUNTIME_PYTHON`: ignored without it (with the reason),
+/// failed without it under `MRUNTIME_REQUIRE_PYTHON_GRPC=1`.
+fn python_trial(name: &str, test: fn(&str) -> Result<(), Failed>) -> Trial {
+    Trial::ignorable_test(name, move || match python_with_grpcio() {
+        Ok(python) => test(&python).map(|()| Completion::Completed),
         Err(why) if required() => {
             Err(format!("MRUNTIME_REQUIRE_PYTHON_GRPC=1 but no usable Python: {why}").into())
         }
         Err(why) => Ok(Completion::ignored_with(format!(
-            "not run: {why} (set MRUNTIME_PYTHON to a python with grpcio and grpcio-tools; \
-             .ci/run does)"
+            "not run: {why} (set MRUNTIME_PYTHON to a python with grpcio, grpcio-tools and \
+             grpcio-health-checking; .ci/run does)"
         ))),
-    });
-    libtest_mimic::run(&args, vec![trial]).exit();
+    })
+}
+
+/// The grpc_service example under the Python health client, which sends `signal` to the
+/// service once its Watch stream said SERVING.
+fn health_client_test(python: &str, signal: &str, envs: &[(&str, &str)]) -> Result<(), Failed> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let service = ServiceProcess::start(&example_binary("grpc_service"), envs);
+    let mut client = Command::new(python);
+    client
+        .arg(root.join("tests/grpc_health_client.py"))
+        .arg(service.addr().to_string())
+        .arg(service.pid().to_string())
+        .arg(signal);
+    let ran = run_bounded(client, Duration::from_secs(60))?;
+    check(ran.status.success(), || {
+        format!(
+            "the Python health client failed ({}):\n{}\nservice stderr:\n{}",
+            ran.status,
+            String::from_utf8_lossy(&ran.stderr),
+            service.stderr()
+        )
+    })?;
+    let stdout = String::from_utf8_lossy(&ran.stdout);
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim())
+        .map_err(|e| format!("the client printed no JSON ({e}): {stdout}"))?;
+    let both = |status: &str| serde_json::json!({"": status, "ledger.v1.Ledger": status});
+    check(seen["before"] == both("SERVING"), || seen.to_string())?;
+    check(
+        seen["watch"] == serde_json::json!(["SERVING", "NOT_SERVING"]),
+        || seen.to_string(),
+    )?;
+    check(seen["after"] == both("NOT_SERVING"), || {
+        format!("{seen}\nservice stderr:\n{}", service.stderr())
+    })
 }
 
 fn required() -> bool {
@@ -45,12 +97,15 @@ fn required() -> bool {
 fn python_with_grpcio() -> Result<String, String> {
     let python = std::env::var("MRUNTIME_PYTHON").map_err(|_| "MRUNTIME_PYTHON is not set")?;
     let mut check = Command::new(&python);
-    check.args(["-c", "import grpc, grpc_tools"]);
+    check.args([
+        "-c",
+        "import grpc, grpc_tools, grpc_health.v1.health_pb2_grpc",
+    ]);
     let output = run_bounded(check, Duration::from_secs(30))
-        .map_err(|e| format!("{python} -c 'import grpc, grpc_tools': {e}"))?;
+        .map_err(|e| format!("{python} -c 'import grpc, grpc_tools, grpc_health': {e}"))?;
     if !output.status.success() {
         return Err(format!(
-            "{python} cannot import grpc and grpc_tools: {}",
+            "{python} cannot import grpc, grpc_tools and grpc_health: {}",
             String::from_utf8_lossy(&output.stderr).trim()
         ));
     }
