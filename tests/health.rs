@@ -561,3 +561,86 @@ fn a_crash_makes_the_process_neither_ready_nor_live_before_it_is_reported_and_fl
         }
     }
 }
+
+#[test]
+fn the_http_probes_answer_any_request_from_the_report_and_never_panic() {
+    isolated(
+        "the_http_probes_answer_any_request_from_the_report_and_never_panic",
+        || {
+            use http::{Method, Request, StatusCode};
+            use http_body_util::BodyExt as _;
+            use mruntime::tower::HealthService;
+            use tower::ServiceExt as _;
+
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let probe = |service: HealthService, method: Method, uri: &str, body: Vec<u8>| {
+                    let request = Request::builder()
+                        .method(method)
+                        .uri(uri)
+                        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                        .unwrap();
+                    async move {
+                        let response = service.oneshot(request).await.unwrap();
+                        let status = response.status();
+                        assert_eq!(response.headers()["content-type"], "application/json");
+                        let body = response.into_body().collect().await.unwrap().to_bytes();
+                        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        (status, json)
+                    }
+                };
+                let huge = vec![b'x'; 10 << 20];
+                for (method, uri, body) in [
+                    (Method::GET, "/readyz", Vec::new()),
+                    (Method::HEAD, "/", Vec::new()),
+                    (Method::POST, "/readyz?verbose=1&x=%00", huge.clone()),
+                    (
+                        Method::from_bytes(b"BREW").unwrap(),
+                        "/%ff%fe",
+                        b"\xff".to_vec(),
+                    ),
+                ] {
+                    let (status, json) = probe(
+                        HealthService::readiness(),
+                        method.clone(),
+                        uri,
+                        body.clone(),
+                    )
+                    .await;
+                    assert_eq!(status, StatusCode::OK);
+                    assert_eq!(json["status"], "ready");
+                    let (status, json) = probe(HealthService::liveness(), method, uri, body).await;
+                    assert_eq!(status, StatusCode::OK);
+                    assert_eq!(json["status"], "live");
+                }
+
+                let consumer = health::component("ingest", "kafka \"main\"\n");
+                consumer.set_failed("rebalance: token=abc123 \u{0} \\ done");
+                let (status, json) = probe(
+                    HealthService::readiness(),
+                    Method::GET,
+                    "/readyz",
+                    Vec::new(),
+                )
+                .await;
+                assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+                assert_eq!(json["status"], "not_ready");
+                let component = &json["components"][0];
+                assert_eq!(component["component"], "ingest");
+                assert_eq!(component["name"], "kafka \"main\"\n");
+                assert_eq!(component["state"], "failed");
+                assert_eq!(component["restarts"], 0);
+                assert_eq!(component["last_panic"], serde_json::Value::Null);
+                let reason = component["reason"].as_str().unwrap();
+                assert!(!reason.contains("abc123"), "{reason}");
+                let (status, json) =
+                    probe(HealthService::liveness(), Method::GET, "/livez", Vec::new()).await;
+                assert_eq!(status, StatusCode::OK);
+                assert_eq!(json["status"], "live");
+            });
+        },
+    );
+}

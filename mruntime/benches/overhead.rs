@@ -38,6 +38,7 @@ use mruntime::{PanicPolicy, Site};
 /// Every case, in the order they run.
 const CASES: &[&str] = &[
     "spawn_join",
+    "spawn_join_supervised",
     "recover_sync",
     "recover_async",
     "panic_path",
@@ -135,6 +136,15 @@ fn main() {
             || per_op(on_worker(&rt, spawn_join_ours()), TASKS_PER_BATCH),
         );
         print_case("spawn_join", &samples, "ns/task");
+    }
+    if selected("spawn_join_supervised") {
+        // A health component per task (a restart policy), against the plain safe_go!.
+        let samples = interleave(
+            Rounds::new(mode, 1000),
+            || per_op(on_worker(&rt, spawn_join_ours()), TASKS_PER_BATCH),
+            || per_op(on_worker(&rt, spawn_join_supervised()), TASKS_PER_BATCH),
+        );
+        print_case("spawn_join_supervised", &samples, "ns/task");
     }
     if selected("recover_sync") {
         let samples = interleave(

@@ -126,6 +126,25 @@ pub(crate) async fn spawn_join_ours() -> Duration {
     start.elapsed()
 }
 
+/// `spawn_join_supervised`: `spawn_join` with a restart policy (so each task is a health
+/// component), each returning at once.
+pub(crate) async fn spawn_join_supervised() -> Duration {
+    let restart = mruntime::RestartPolicy::from_millis(5, 60_000, 100, 10_000);
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(TASKS_PER_BATCH);
+    for i in 0..TASKS_PER_BATCH {
+        handles.push(
+            mruntime::Task::new("bench", "spawn_join_supervised")
+                .restart(restart)
+                .spawn(move |_ctx| trivial_task(i)),
+        );
+    }
+    for handle in handles {
+        black_box(handle.await.expect("the task ran"));
+    }
+    start.elapsed()
+}
+
 /// `spawn_join_traced`, bare: `tokio::spawn(fut.instrument(span))` with the span mruntime
 /// creates written by hand (same target, name and fields).
 #[allow(clippy::disallowed_methods)] // the bare baseline: a raw spawn is what we measure against
