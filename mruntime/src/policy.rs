@@ -8,6 +8,7 @@ mod restart;
 use std::fmt;
 
 pub(crate) use intensity::{Intensity, Verdict};
+#[cfg(test)]
 pub(crate) use jitter::Jitter;
 pub use restart::RestartPolicy;
 

@@ -25,16 +25,29 @@ pub(crate) struct Intensity {
     recent: VecDeque<Instant>,
     /// Restarts since the backoff was last reset (the backoff exponent).
     step: u32,
-    jitter: Jitter,
+    /// Seeded at the first restart: most tasks never restart, and seeding costs a hash.
+    jitter: Option<Jitter>,
 }
 
 impl Intensity {
+    #[cfg(test)]
     pub(crate) fn new(policy: RestartPolicy, jitter: Jitter) -> Self {
         Intensity {
             policy,
             recent: VecDeque::new(),
             step: 0,
-            jitter,
+            jitter: Some(jitter),
+        }
+    }
+
+    /// A new supervised task's intensity, its jitter seeded per task ([`Jitter::for_task`]) at
+    /// its first restart.
+    pub(crate) fn for_task(policy: RestartPolicy) -> Self {
+        Intensity {
+            policy,
+            recent: VecDeque::new(),
+            step: 0,
+            jitter: None,
         }
     }
 
@@ -56,7 +69,8 @@ impl Intensity {
         }
         self.recent.push_back(now);
         self.step = self.step.saturating_add(1);
-        Verdict::Restart(self.policy.delay(self.step, &mut self.jitter))
+        let jitter = self.jitter.get_or_insert_with(Jitter::for_task);
+        Verdict::Restart(self.policy.delay(self.step, jitter))
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::guard::{DropGuarded, Recovery, apply_policy, catch_as};
 use crate::health::registry::{TaskEnd, TaskHealth};
 use crate::panic::Panicked;
-use crate::policy::{Intensity, Jitter, RestartPolicy, Verdict};
+use crate::policy::{Intensity, RestartPolicy, Verdict};
 use crate::site::{AsSite, Site};
 use crate::task::TaskContext;
 use crate::task::spawn::spawn_blocking_prepared;
@@ -28,7 +28,7 @@ impl Supervisor {
     fn new(restart: RestartPolicy, ctx: TaskContext) -> Self {
         Supervisor {
             restart,
-            intensity: Intensity::new(restart, Jitter::for_task()),
+            intensity: Intensity::for_task(restart),
             ctx,
             attempt: 1,
         }
