@@ -49,6 +49,7 @@
 //! and a [`TaskGroup`] that shuts them down within a deadline and names the ones that did not
 //! stop ([`ShutdownReport`]).
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod grpc;
 mod guard;
@@ -82,12 +83,15 @@ pub use telemetry::{
 pub use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "sentry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sentry")))]
 pub mod sentry;
 
 #[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub mod tonic;
 
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
 
 pub use mruntime_macros::{recover, safe_go, safe_task};

@@ -36,6 +36,7 @@ pub const PANIC_MESSAGE: &str = crate::grpc::PANIC_MESSAGE;
 
 /// Status [`Internal`](tonic::Code::Internal) with the fixed [`PANIC_MESSAGE`]: nothing of the
 /// panic reaches the client. The panic has already been reported when a `Panicked` exists.
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 impl From<Panicked> for tonic::Status {
     fn from(_: Panicked) -> Self {
         tonic::Status::internal(PANIC_MESSAGE)
