@@ -57,6 +57,7 @@ mod panic;
 mod policy;
 mod site;
 mod spawn;
+mod stderr;
 mod task;
 mod telemetry;
 
