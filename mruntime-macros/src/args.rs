@@ -15,7 +15,7 @@ use crate::list::{
     Element, List, Seen, collect_to_comma, did_you_mean, expect_end, is_last_token, needs_value,
     needs_value_after_eq, parse_list, skip_to_comma, value_tokens,
 };
-use crate::model::{Label, Policy, Restart};
+use crate::model::{Label, MacroKind, Policy, Restart};
 use crate::restart;
 use crate::snippet::snippet;
 
@@ -31,24 +31,8 @@ pub(crate) mod kw {
     syn::custom_keyword!(context);
 }
 
-/// Which macro the arguments belong to: decides the valid keys and the wording of errors.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum MacroKind {
-    Recover,
-    SafeTask,
-    SafeGo,
-}
-
+/// What the arguments of each macro may be.
 impl MacroKind {
-    /// The macro as the user writes it, for messages: `#[recover]`.
-    pub(crate) fn display(self) -> &'static str {
-        match self {
-            MacroKind::Recover => "#[recover]",
-            MacroKind::SafeTask => "#[safe_task]",
-            MacroKind::SafeGo => "safe_go!",
-        }
-    }
-
     fn keys(self) -> &'static [&'static str] {
         match self {
             MacroKind::Recover => &["component", "name", "policy", "on_panic", "allow_raw_spawn"],

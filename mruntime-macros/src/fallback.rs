@@ -5,9 +5,9 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::Expr;
 
-use crate::args::MacroKind;
 use crate::expand;
 use crate::item;
+use crate::model::MacroKind;
 use crate::model::{GoTask, Restart, Ret, SafeGo, Site};
 
 /// The item unchanged, then the errors (`#[recover]`: the signature does not change, so callers

@@ -6,16 +6,7 @@ use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, Block, Expr, ExprAsync, Item, Signature, Token, Visibility, braced};
 
-use crate::args::MacroKind;
-
-/// A function with a body.
-pub(crate) struct GuardedFn {
-    pub(crate) outer_attrs: Vec<Attribute>,
-    pub(crate) inner_attrs: Vec<Attribute>,
-    pub(crate) vis: Visibility,
-    pub(crate) sig: Signature,
-    pub(crate) block: Block,
-}
+use crate::model::{GuardedFn, MacroKind};
 
 /// What the attribute is on.
 pub(crate) enum Parsed {

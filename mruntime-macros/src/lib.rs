@@ -24,8 +24,8 @@ mod restart;
 mod snippet;
 mod validate;
 
-use args::MacroKind;
 use item::Parsed;
+use model::MacroKind;
 
 /// Guards a function: a panic in its body is caught, reported exactly once (log event, metric,
 /// span event, error reporter) with its location and backtrace, then handled by the policy.

@@ -2,9 +2,35 @@
 //! item, and what `expand` (and `fallback`, with placeholders) turn into tokens.
 
 use proc_macro2::Span;
-use syn::{Expr, ReturnType, Type};
+use syn::{Attribute, Block, Expr, ReturnType, Signature, Type, Visibility};
 
-use crate::item::GuardedFn;
+/// Which macro is expanding: decides the valid keys and the wording of errors.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum MacroKind {
+    Recover,
+    SafeTask,
+    SafeGo,
+}
+
+impl MacroKind {
+    /// The macro as the user writes it, for messages: `#[recover]`.
+    pub(crate) fn display(self) -> &'static str {
+        match self {
+            MacroKind::Recover => "#[recover]",
+            MacroKind::SafeTask => "#[safe_task]",
+            MacroKind::SafeGo => "safe_go!",
+        }
+    }
+}
+
+/// A function with a body.
+pub(crate) struct GuardedFn {
+    pub(crate) outer_attrs: Vec<Attribute>,
+    pub(crate) inner_attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) sig: Signature,
+    pub(crate) block: Block,
+}
 
 /// The two policies of `mruntime::PanicPolicy`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]

@@ -28,7 +28,7 @@ use syn::{
 };
 
 use crate::errors::Errors;
-use crate::item::GuardedFn;
+use crate::model::GuardedFn;
 
 const RAW_SPAWN: &str = "raw spawn inside a guarded function: a panic in it escapes every guard; \
      use `mruntime::safe_go!(component = .., name = .., ..)` (or `mruntime::spawn_blocking` for \
@@ -473,7 +473,7 @@ mod tests {
     use quote::quote;
 
     fn check_body(body: TokenStream, allow_raw_spawn: bool) -> Vec<String> {
-        let func = crate::item::parse(crate::args::MacroKind::Recover, body).unwrap();
+        let func = crate::item::parse(crate::model::MacroKind::Recover, body).unwrap();
         let mut errors = Errors::default();
         check(&func, allow_raw_spawn, &mut errors);
         match errors.finish(()) {
@@ -488,120 +488,59 @@ mod tests {
         errors.len()
     }
 
+    /// The raw spawns found in `fn f() { statements }`.
+    fn spawns_in(statements: TokenStream) -> usize {
+        raw_spawns(quote!(fn f() { #statements }))
+    }
+
     #[test]
     fn path_spawns() {
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    tokio::spawn(async {});
-                }
-            )),
-            1
-        );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    ::tokio::task::spawn(async {});
-                }
-            )),
-            1
-        );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    tokio::task::spawn_blocking(|| ());
-                }
-            )),
-            1
-        );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    tokio::task::spawn_local(async {});
-                }
-            )),
-            1
-        );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    std::thread::spawn(|| ());
-                }
-            )),
-            1
-        );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    thread::spawn(|| ());
-                }
-            )),
-            1
-        );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    let h = tokio::spawn::<F>(fut);
-                }
-            )),
-            1
-        );
+        assert_eq!(spawns_in(quote!(tokio::spawn(async {});)), 1);
+        assert_eq!(spawns_in(quote!(::tokio::task::spawn(async {});)), 1);
+        assert_eq!(spawns_in(quote!(tokio::task::spawn_blocking(|| ());)), 1);
+        assert_eq!(spawns_in(quote!(tokio::task::spawn_local(async {});)), 1);
+        assert_eq!(spawns_in(quote!(std::thread::spawn(|| ());)), 1);
+        assert_eq!(spawns_in(quote!(thread::spawn(|| ());)), 1);
+        assert_eq!(spawns_in(quote!(let h = tokio::spawn::<F>(fut);)), 1);
         // Passed as a value.
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    futs.into_iter().map(tokio::spawn);
-                }
-            )),
-            1
-        );
+        assert_eq!(spawns_in(quote!(futs.into_iter().map(tokio::spawn);)), 1);
     }
 
     #[test]
     fn imported_spawns() {
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    use tokio::spawn;
-                    spawn(async {});
-                }
+            spawns_in(quote!(
+                use tokio::spawn;
+                spawn(async {});
             )),
             1
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    use tokio::task::{self, spawn_blocking as sb};
-                    sb(|| ());
-                    task::spawn(x);
-                }
+            spawns_in(quote!(
+                use tokio::task::{self, spawn_blocking as sb};
+                sb(|| ());
+                task::spawn(x);
             )),
             2
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    use std::thread;
-                    thread::spawn(|| ());
-                }
+            spawns_in(quote!(
+                use std::thread;
+                thread::spawn(|| ());
             )),
             1
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    use tokio::task::*;
-                    spawn_local(x);
-                }
+            spawns_in(quote!(
+                use tokio::task::*;
+                spawn_local(x);
             )),
             1
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    use tokio::task as t;
-                    t::spawn(x);
-                }
+            spawns_in(quote!(
+                use tokio::task as t;
+                t::spawn(x);
             )),
             1
         );
@@ -610,29 +549,18 @@ mod tests {
     #[test]
     fn bare_spawn_that_is_not_tokio() {
         // Not imported from tokio: a function of the user's crate.
+        assert_eq!(spawns_in(quote!(spawn(x);)), 0);
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    spawn(x);
-                }
+            spawns_in(quote!(
+                let spawn = |x| x;
+                spawn(1);
             )),
             0
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    let spawn = |x| x;
-                    spawn(1);
-                }
-            )),
-            0
-        );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    fn spawn() {}
-                    spawn();
-                }
+            spawns_in(quote!(
+                fn spawn() {}
+                spawn();
             )),
             0
         );
@@ -645,77 +573,47 @@ mod tests {
             0
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    use my::thread;
-                    thread::spawn(x);
-                }
+            spawns_in(quote!(
+                use my::thread;
+                thread::spawn(x);
             )),
             0
         );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    task::spawn(x);
-                }
-            )),
-            0
-        );
+        assert_eq!(spawns_in(quote!(task::spawn(x);)), 0);
     }
 
     #[test]
     fn method_spawns() {
+        assert_eq!(spawns_in(quote!(Handle::current().spawn(x);)), 1);
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    Handle::current().spawn(x);
-                }
+            spawns_in(quote!(tokio::runtime::Handle::current().spawn_blocking(x);)),
+            1
+        );
+        assert_eq!(
+            spawns_in(quote!(
+                let rt = Runtime::new().unwrap();
+                rt.spawn(x);
             )),
             1
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    tokio::runtime::Handle::current().spawn_blocking(x);
-                }
+            spawns_in(quote!(
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()?;
+                rt.handle().spawn(x);
             )),
             1
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    let rt = Runtime::new().unwrap();
-                    rt.spawn(x);
-                }
+            spawns_in(quote!(
+                let mut set = JoinSet::new();
+                set.spawn(x);
             )),
             1
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    let rt = tokio::runtime::Builder::new_multi_thread()
-                        .enable_all()
-                        .build()?;
-                    rt.handle().spawn(x);
-                }
-            )),
-            1
-        );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    let mut set = JoinSet::new();
-                    set.spawn(x);
-                }
-            )),
-            1
-        );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    std::thread::Builder::new().name(n).spawn(x);
-                }
-            )),
+            spawns_in(quote!(std::thread::Builder::new().name(n).spawn(x);)),
             1
         );
         assert_eq!(
@@ -727,11 +625,9 @@ mod tests {
             1
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    let h: tokio::runtime::Handle = get();
-                    h.spawn(x);
-                }
+            spawns_in(quote!(
+                let h: tokio::runtime::Handle = get();
+                h.spawn(x);
             )),
             1
         );
@@ -739,79 +635,51 @@ mod tests {
 
     #[test]
     fn method_spawns_that_are_not_tokio() {
+        assert_eq!(spawns_in(quote!(pool.spawn(x);)), 0);
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    pool.spawn(x);
-                }
+            spawns_in(quote!(
+                let pool = Pool::new();
+                pool.spawn(x);
             )),
             0
         );
+        assert_eq!(spawns_in(quote!(my::Handle::current().spawn(x);)), 0);
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    let pool = Pool::new();
-                    pool.spawn(x);
-                }
-            )),
+            spawns_in(quote!(Runtime::new().unwrap().block_on(p).spawn(x);)),
             0
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    my::Handle::current().spawn(x);
-                }
-            )),
-            0
-        );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    Runtime::new().unwrap().block_on(p).spawn(x);
-                }
-            )),
-            0
-        );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    std::thread::scope(|s| {
-                        s.spawn(x);
-                    });
-                }
+            spawns_in(quote!(
+                std::thread::scope(|s| {
+                    s.spawn(x);
+                });
             )),
             0
         );
         // Shadowed by a binding that is not a spawner.
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    let rt = Runtime::new()?;
-                    let rt = Pool::new();
-                    rt.spawn(x);
-                }
+            spawns_in(quote!(
+                let rt = Runtime::new()?;
+                let rt = Pool::new();
+                rt.spawn(x);
             )),
             0
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    let rt = Runtime::new()?;
-                    pools.iter().for_each(|rt| rt.spawn(x));
-                }
+            spawns_in(quote!(
+                let rt = Runtime::new()?;
+                pools.iter().for_each(|rt| rt.spawn(x));
             )),
             0
         );
         // An inner scope's binding does not leak out.
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    let rt = Pool::new();
-                    {
-                        let rt = Runtime::new()?;
-                    }
-                    rt.spawn(x);
+            spawns_in(quote!(
+                let rt = Pool::new();
+                {
+                    let rt = Runtime::new()?;
                 }
+                rt.spawn(x);
             )),
             0
         );
@@ -819,50 +687,38 @@ mod tests {
 
     #[test]
     fn searched_and_not_searched() {
+        assert_eq!(spawns_in(quote!(let g = move || tokio::spawn(x);)), 1);
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    let g = move || tokio::spawn(x);
-                }
-            )),
-            1
-        );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    if a {
-                        loop {
-                            {
-                                tokio::spawn(x);
-                            }
-                        }
+            spawns_in(quote!(if a {
+                loop {
+                    {
+                        tokio::spawn(x);
                     }
                 }
+            })),
+            1
+        );
+        assert_eq!(spawns_in(quote!(println!("{:?}", tokio::spawn(x));)), 1);
+        assert_eq!(
+            spawns_in(quote!(
+                mruntime::safe_go!("a", "b", async move {
+                    tokio::spawn(x);
+                });
             )),
             1
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    println!("{:?}", tokio::spawn(x));
+            spawns_in(quote!(
+                fn inner() {
+                    tokio::spawn(x);
                 }
             )),
-            1
+            0
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    mruntime::safe_go!("a", "b", async move {
-                        tokio::spawn(x);
-                    });
-                }
-            )),
-            1
-        );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    fn inner() {
+            spawns_in(quote!(
+                impl A {
+                    fn g() {
                         tokio::spawn(x);
                     }
                 }
@@ -870,23 +726,7 @@ mod tests {
             0
         );
         assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    impl A {
-                        fn g() {
-                            tokio::spawn(x);
-                        }
-                    }
-                }
-            )),
-            0
-        );
-        assert_eq!(
-            raw_spawns(quote!(
-                fn f() {
-                    mruntime::safe_go!("a", "b", async move {});
-                }
-            )),
+            spawns_in(quote!(mruntime::safe_go!("a", "b", async move {});)),
             0
         );
     }

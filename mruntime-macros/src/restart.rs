@@ -369,7 +369,7 @@ fn fraction(text: &str, whole: &str, rest: &str) -> String {
 /// `60000` ms -> `"1m"`, `1500` -> `"1500ms"`.
 fn in_largest_unit(ms: u64) -> String {
     for (unit, per_unit) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-        if ms != 0 && ms % per_unit == 0 {
+        if ms != 0 && ms.is_multiple_of(per_unit) {
             return format!("{}{unit}", ms / per_unit);
         }
     }

@@ -10,11 +10,12 @@ use syn::{
     Type,
 };
 
-use crate::args::{Args, MacroKind};
+use crate::args::Args;
 use crate::errors::Errors;
-use crate::item::{GuardedFn, returned_async_block};
+use crate::item::returned_async_block;
 use crate::model::{
-    GoTask, Label, Policy, Recover, RecoverBody, Ret, SafeGo, SafeTask, Site, strip_parens,
+    GoTask, GuardedFn, Label, MacroKind, Policy, Recover, RecoverBody, Ret, SafeGo, SafeTask, Site,
+    strip_parens,
 };
 use crate::panicguard;
 use crate::snippet::snippet;

@@ -1,62 +1,127 @@
 //! Policy-based panic recovery with observability for tokio services, done at compile time.
 //!
-//! A panic in a tokio task is caught by tokio, printed by the default hook and then lost. With
-//! mruntime every recovered panic is logged with its location and backtrace, counted, marked on
-//! the trace and reported, exactly once, and then either survived
-//! ([`PanicPolicy::KeepRunning`]) or allowed to end the process ([`PanicPolicy::CrashProcess`],
-//! for code where continuing would corrupt data).
+//! A panic in a tokio task is caught by tokio, printed by the default hook, and lost: no metric
+//! moves, no span is marked, no error tracker hears of it, and a worker that died is still
+//! "running" in everyone's mind. A panic in a critical section (a balance update, a commit) is
+//! survived just as silently, though continuing may corrupt data. mruntime makes the right thing
+//! the easy thing: three macros, and every recovered panic is
+//!
+//! - **logged** once, as an ERROR event `panic.recovered` with its component, name, policy,
+//!   message, source location and (when enabled) backtrace;
+//! - **counted** in the OpenTelemetry counter `panic_recovered_total{component, goroutine_name, policy}`;
+//! - **traced**: the guarded call's span gets a `panic.recovered` event, an `exception` event and
+//!   status Error;
+//! - **reported** to your error tracker (Sentry built in);
+//!
+//! and then either **survived** ([`KeepRunning`](PanicPolicy::KeepRunning)) or allowed to **end
+//! the process** ([`CrashProcess`](PanicPolicy::CrashProcess), for code where continuing would
+//! corrupt data) after telemetry is flushed. It is a Rust port of a Go package
+//! (`mruntime.SafeGo*` / `Recover*`) whose metric, label and event names it keeps, so one
+//! dashboard serves Go and Rust services.
+//!
+//! # Quick start
 //!
 //! ```
-//! use mruntime::{recover, safe_go, safe_task, Panicked, TaskError};
+//! use mruntime::{Panicked, TaskError, recover, safe_go, safe_task};
 //!
 //! #[derive(Debug)]
-//! struct ApiError(String);
+//! struct ApiError;
 //! impl From<Panicked> for ApiError {
-//!     fn from(p: Panicked) -> Self { ApiError(p.to_string()) }
+//!     fn from(_: Panicked) -> Self { ApiError } // already logged, counted, traced, reported
 //! }
 //!
-//! // A panic in here becomes Err(ApiError::from(panicked)).
+//! // A handler: a panic becomes Err(ApiError::from(panicked)), which your framework turns into a 500.
 //! #[recover(component = "onboarding", name = "handler.create_account")]
-//! async fn create_account(name: String) -> Result<u64, ApiError> {
-//!     assert!(!name.is_empty(), "name must not be empty");
+//! async fn create_account(owner: String) -> Result<u64, ApiError> {
+//!     assert!(!owner.is_empty(), "owner must not be empty");
 //!     Ok(42)
 //! }
 //!
-//! // Calling it spawns it as a guarded task and returns a TaskHandle at once.
+//! // A worker: calling it spawns it as a guarded task and returns a TaskHandle at once.
 //! #[safe_task(component = "transaction", name = "balance-sync")]
 //! async fn balance_sync(rounds: u32) -> u32 {
 //!     rounds * 2
 //! }
 //!
-//! # #[tokio::main] async fn main() {
-//! assert_eq!(create_account("ana".into()).await.unwrap(), 42);
-//! assert!(create_account(String::new()).await.is_err());
-//! assert_eq!(balance_sync(3).await.unwrap(), 6);
+//! // A critical section: a panic is reported, telemetry flushed, then the process aborts.
+//! #[recover(component = "transaction", name = "update_balance", policy = CrashProcess)]
+//! fn update_balance(balance: &mut i64, amount: i64) {
+//!     *balance = balance.checked_add(amount).expect("balance overflow");
+//! }
 //!
-//! // Instead of a bare tokio::spawn:
-//! let handle = safe_go!(component = "notification", name = "email-sender", async move {
-//!     panic!("smtp down")
-//! });
-//! assert!(matches!(handle.await, Err(TaskError::Panicked(_))));
-//! # }
+//! #[tokio::main]
+//! async fn main() {
+//!     assert_eq!(create_account("ana".into()).await.unwrap(), 42);
+//!     assert!(create_account(String::new()).await.is_err()); // recovered: the program goes on
+//!     assert_eq!(balance_sync(3).await.unwrap(), 6);
+//!
+//!     let mut balance = 10;
+//!     update_balance(&mut balance, 5);
+//!
+//!     // Instead of a bare tokio::spawn:
+//!     let handle = safe_go!(component = "notification", name = "email-sender", async move {
+//!         panic!("smtp down")
+//!     });
+//!     assert!(matches!(handle.await, Err(TaskError::Panicked(_))));
+//! }
 //! ```
 //!
-//! The macros expand to the function API ([`guard`], [`guard_future`], [`guard_stream`], [`spawn`],
-//! [`spawn_blocking`], [`Task`]), which you can call directly too.
+//! The macros expand to the function API ([`guard`], [`guard_future`], [`guard_stream`],
+//! [`spawn`], [`spawn_blocking`], [`Task`]), which you can call directly too. Background workers
+//! get a [`TaskContext`] (cancellation, component, name, attempt), restarts with backoff and an
+//! intensity limit ([`RestartPolicy`]), and a [`TaskGroup`] that shuts them down within a
+//! deadline and names the ones that did not stop ([`ShutdownReport`]).
 //!
-//! Background workers get what Go's `ctx` gave them and more: a [`TaskContext`] (cancellation,
-//! component, name, attempt), restarts with backoff and an intensity limit ([`RestartPolicy`]),
-//! and a [`TaskGroup`] that shuts them down within a deadline and names the ones that did not
-//! stop ([`ShutdownReport`]).
+//! # The guide
+//!
+//! Everything past the quick start is in [`guide`], one chapter per module:
+//! [`policies`](guide::policies), [`macros`](guide::macros),
+//! [`supervision`](guide::supervision), [`telemetry`](guide::telemetry),
+//! [`sentry`](guide::sentry), [`crash`](guide::crash), [`panic_abort`](guide::panic_abort),
+//! [`safe_spawns`](guide::safe_spawns), [`axum`](guide::axum), [`grpc`](guide::grpc),
+//! [`how_it_works`](guide::how_it_works), [`guarantees`](guide::guarantees).
+//!
+//! # Features
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `sentry` | [`sentry::SentryReporter`]: recovered panics as Sentry events (sentry-core 0.49) |
+//! | `tower` | [`tower::RecoverLayer`]: axum, hyper and tonic servers, the handler, its future and its streaming body guarded |
+//! | `tonic` | `From<Panicked> for tonic::Status` (tonic 0.14): `#[recover]` on service methods, [`guard_stream`] on their streams |
+//!
+//! Each builds alone; none is on by default.
+//!
+//! # Pre-1.0 crates in the public API
+//!
+//! These types of crates before their 1.0 appear in mruntime's public API, so upgrading one of
+//! these crates to a new 0.x is a breaking change of mruntime (a new 0.x of mruntime too), and
+//! your crate must use the same 0.x to pass or take them:
+//!
+//! | crate | in mruntime's API |
+//! |---|---|
+//! | `opentelemetry` 0.33 | [`init_panic_metrics`] takes an `opentelemetry::metrics::Meter`; the counter goes through `opentelemetry::global`, so your meter provider must be set through the same 0.33 |
+//! | `tokio-util` 0.7 | [`CancellationToken`] (re-exported) in [`TaskContext`]; [`TaskContext::cancelled`] returns its `WaitForCancellationFuture` |
+//! | `futures-core` 0.3 | `Stream` and `FusedStream` for [`GuardedStream`], the bound of [`guard_stream`] and of `#[recover]` on `impl Stream` |
+//! | `sentry-core` 0.49 (feature `sentry`) | [`SentryReporter::with_hub`](sentry::SentryReporter::with_hub) takes a `Hub`, [`SentryReporter::event`](sentry::SentryReporter::event) returns an `Event` |
+//! | `tower-layer`, `tower-service` 0.3 (feature `tower`) | [`RecoverLayer`](tower::RecoverLayer) implements `Layer`, [`RecoverService`](tower::RecoverService) implements `Service` |
+//! | `tonic` 0.14 (feature `tonic`) | `impl From<Panicked> for tonic::Status` |
+//!
+//! Also in the API, at 1.x: `http` and `http-body` (feature `tower`: the request, response and
+//! body types of the layer) and `tokio` (a runtime to spawn on). The tracing events and spans
+//! reach your subscriber through `tracing` 0.1, and the span's `exception` event and status
+//! through `tracing-opentelemetry` 0.34, with no type of theirs in the API.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod grpc;
 mod guard;
+pub mod guide;
 pub mod health;
 mod panic;
 mod policy;
 mod site;
 mod spawn;
+mod stderr;
 mod task;
 mod telemetry;
 
@@ -83,12 +148,22 @@ pub use telemetry::{
 pub use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "sentry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sentry")))]
 pub mod sentry;
 
 #[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 pub mod tonic;
 
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
 
 pub use mruntime_macros::{recover, safe_go, safe_task};
+
+/// The README's Rust snippets, compiled and run as doctests (`cargo test --doc`) so that one
+/// that drifts from the API fails. `README.md` beside `Cargo.toml` (a link to the workspace's)
+/// is also the one the published package carries.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

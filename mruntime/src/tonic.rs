@@ -32,6 +32,7 @@ use crate::panic::Panicked;
 #[cfg(feature = "tonic-health")]
 mod health;
 #[cfg(feature = "tonic-health")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic-health")))]
 pub use health::serve_health;
 
 /// The message of the [`tonic::Status`] made from a [`Panicked`] (and the `grpc-message` of the
@@ -41,6 +42,7 @@ pub const PANIC_MESSAGE: &str = crate::grpc::PANIC_MESSAGE;
 
 /// Status [`Internal`](tonic::Code::Internal) with the fixed [`PANIC_MESSAGE`]: nothing of the
 /// panic reaches the client. The panic has already been reported when a `Panicked` exists.
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
 impl From<Panicked> for tonic::Status {
     fn from(_: Panicked) -> Self {
         tonic::Status::internal(PANIC_MESSAGE)

@@ -216,10 +216,10 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if let Some(s) = ctx.span(id) {
-            if let Some(fields) = s.extensions_mut().get_mut::<FieldMap>() {
-                values.record(fields);
-            }
+        if let Some(s) = ctx.span(id)
+            && let Some(fields) = s.extensions_mut().get_mut::<FieldMap>()
+        {
+            values.record(fields);
         }
     }
 

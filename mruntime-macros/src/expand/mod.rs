@@ -16,15 +16,39 @@ pub(crate) use safe_task::{safe_task, task_signature};
 use proc_macro2::{Delimiter, Group, Ident, Literal, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Block, Expr, GenericArgument, PathArguments, Type};
+use syn::{Block, Expr, GenericArgument, PathArguments, Signature, Type};
 
-use crate::model::{Label, Policy, Restart, Ret, Site};
+use crate::model::{GuardedFn, Label, Policy, Restart, Ret, Site};
 
 /// The name of the `static` every expansion declares for its site.
 const SITE: &str = "__MRUNTIME_SITE";
 
 /// The name of the `static` an expansion with `restart(..)` declares for its policy.
 const RESTART: &str = "__MRUNTIME_RESTART";
+
+/// The user's function again with `sig` and `body` in place of its own: its outer attributes
+/// (then `attrs`), its visibility, and its inner attributes first in the body.
+fn user_fn(
+    func: &GuardedFn,
+    attrs: TokenStream,
+    sig: &Signature,
+    body: TokenStream,
+) -> TokenStream {
+    let GuardedFn {
+        outer_attrs,
+        inner_attrs,
+        vis,
+        ..
+    } = func;
+    quote! {
+        #(#outer_attrs)*
+        #attrs
+        #vis #sig {
+            #(#inner_attrs)*
+            #body
+        }
+    }
+}
 
 /// `static __MRUNTIME_SITE: Site = Site::new("component", "name", PanicPolicy::KeepRunning);`
 ///

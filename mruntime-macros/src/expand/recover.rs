@@ -5,8 +5,8 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Expr, Stmt, Type};
 
-use super::{local, site_ref, site_static, typed_body};
-use crate::item::{GuardedFn, returned_async_block};
+use super::{local, site_ref, site_static, typed_body, user_fn};
+use crate::item::returned_async_block;
 use crate::model::{Policy, Recover, RecoverBody, Ret};
 
 /// ```text
@@ -25,13 +25,7 @@ use crate::model::{Policy, Recover, RecoverBody, Ret};
 /// returning `impl Stream` becomes `guard_stream_sync(&SITE, move || BODY)` (or
 /// `guard_stream_async(&SITE, async move BODY).await`): the stream is guarded on every poll.
 pub(crate) fn recover(model: &Recover) -> TokenStream {
-    let GuardedFn {
-        outer_attrs,
-        inner_attrs,
-        vis,
-        sig,
-        block,
-    } = &model.func;
+    let block = &model.func.block;
     let site = site_static(&model.site);
     let site_ref = site_ref();
     let body = match &model.body {
@@ -70,14 +64,12 @@ pub(crate) fn recover(model: &Recover) -> TokenStream {
             quote!(#(#stmts)*)
         }
     };
-    quote! {
-        #(#outer_attrs)*
-        #vis #sig {
-            #(#inner_attrs)*
-            #site
-            #body
-        }
-    }
+    user_fn(
+        &model.func,
+        TokenStream::new(),
+        &model.func.sig,
+        quote!(#site #body),
+    )
 }
 
 /// Where a return type without a value for a panic is reported: the return type itself.

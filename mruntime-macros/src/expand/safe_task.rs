@@ -11,9 +11,10 @@ use syn::{
     ReturnType, Signature, Token, Type,
 };
 
-use super::{group_value, local, output_type, restart_static, site_ref, site_static, typed_body};
-use crate::item::GuardedFn;
-use crate::model::{Ret, SafeTask};
+use super::{
+    group_value, local, output_type, restart_static, site_ref, site_static, typed_body, user_fn,
+};
+use crate::model::{GuardedFn, Ret, SafeTask};
 
 /// Without `restart(..)`, `group = ..` or a `TaskContext` argument (zero added cost):
 ///
@@ -34,13 +35,7 @@ pub(crate) fn safe_task(model: &SafeTask) -> TokenStream {
     if model.needs_context() {
         return context_task(model);
     }
-    let GuardedFn {
-        outer_attrs,
-        inner_attrs,
-        vis,
-        block,
-        ..
-    } = &model.func;
+    let block = &model.func.block;
     let (sig, rebind) = task_signature(&model.func.sig, &model.ret);
     let site = site_static(&model.site);
     let site_ref = site_ref();
@@ -54,16 +49,7 @@ pub(crate) fn safe_task(model: &SafeTask) -> TokenStream {
             ::mruntime::__private::spawn_blocking(#site_ref, move || #body)
         },
     };
-    // `#[track_caller]`: a spawn outside a runtime panics at the line that called the fn.
-    quote! {
-        #(#outer_attrs)*
-        #[track_caller]
-        #vis #sig {
-            #(#inner_attrs)*
-            #site
-            #spawn
-        }
-    }
+    spawning_fn(&model.func, &sig, quote!(#site #spawn))
 }
 
 /// With `restart(..)`, `group = ..` and/or a `ctx: TaskContext` argument: the task's body
@@ -88,13 +74,7 @@ pub(crate) fn safe_task(model: &SafeTask) -> TokenStream {
 /// `Some(&__mruntime_group)` or `None`. Under `restart(..)` a by-value `self` is cloned too, and
 /// the body's `self` renamed to that clone.
 fn context_task(model: &SafeTask) -> TokenStream {
-    let GuardedFn {
-        outer_attrs,
-        inner_attrs,
-        vis,
-        sig,
-        block,
-    } = &model.func;
+    let GuardedFn { sig, block, .. } = &model.func;
     let args = TaskArgs::new(sig, model.ctx);
     let derived = local("__mruntime_ctx");
 
@@ -192,19 +172,17 @@ fn context_task(model: &SafeTask) -> TokenStream {
     };
     let mut sig = args.sig;
     set_task_output(&mut sig, &model.ret);
-    // `#[track_caller]`: a spawn outside a runtime panics at the line that called the fn.
-    quote! {
-        #(#outer_attrs)*
-        #[track_caller]
-        #vis #sig {
-            #(#inner_attrs)*
-            #site
-            #restart
-            #group_let
-            #take_self
-            #spawn
-        }
-    }
+    spawning_fn(
+        &model.func,
+        &sig,
+        quote!(#site #restart #group_let #take_self #spawn),
+    )
+}
+
+/// The function that spawns the task. `#[track_caller]`: a spawn outside a runtime panics at the
+/// line that called the function.
+fn spawning_fn(func: &GuardedFn, sig: &Signature, body: TokenStream) -> TokenStream {
+    user_fn(func, quote!(#[track_caller]), sig, body)
 }
 
 /// The signature of the expanded function (sync, returning `TaskHandle<RET>`, arguments

@@ -408,7 +408,7 @@ pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
     if let Err(fault) = run_silenced(move || drop(payload)) {
         // The fault's own payload might panic on drop too: never drop it.
         std::mem::forget(fault);
-        crate::telemetry::egress::write_stderr_line(format_args!(
+        crate::stderr::write_line(format_args!(
             "mruntime: dropping a panic payload panicked; the payload was leaked"
         ));
     }

@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 use crate::panic::Panicked;
 use crate::telemetry::limits::{VALUE_LIMIT, cut_with_marker, longer_than, window};
@@ -13,7 +12,6 @@ use crate::telemetry::redact::{
     REDACTED_VALUE, Scan, keys_version, known_clean, production_mode, redact_secrets,
     remember_clean,
 };
-use crate::telemetry::view::SinkView;
 
 /// What stderr says of a sink's own fault in production mode.
 const FAULT_REDACTED: &str = "details redacted";
@@ -85,17 +83,29 @@ fn bounded_and_redacted(text: &str, scan: Scan) -> Cow<'_, str> {
     }
 }
 
+/// The panic value every sink sees: the message bounded and redacted, or only that details
+/// were redacted in production mode. Borrowed, the very message, when nothing changed.
+pub(crate) fn panic_value(panicked: &Panicked, production: bool) -> Cow<'_, str> {
+    if production {
+        return Cow::Borrowed(REDACTED_VALUE);
+    }
+    match panicked.static_message() {
+        Some(text) => static_value(text),
+        None => value_for(panicked.message(), false),
+    }
+}
+
 /// A one-line description of `panicked` for stderr (`panic in c/n at file:line:col: value`):
 /// the value as every sink sees it (bounded, redacted, or withheld in production mode), control
 /// characters escaped.
 pub(crate) fn stderr_summary(panicked: &Panicked) -> String {
-    let view = SinkView::new(panicked);
+    let value = panic_value(panicked, production());
     let mut line = format!("panic in {}/{}", panicked.component(), panicked.name());
     if let Some(location) = panicked.location() {
         let _ = write!(line, " at {location}");
     }
     line.push_str(": ");
-    line.push_str(&escape_control(view.value()));
+    line.push_str(&escape_control(&value));
     line
 }
 
@@ -108,11 +118,8 @@ pub(crate) fn stderr_text(text: &str) -> String {
     escape_control(&value_for(text, false)).into_owned()
 }
 
-/// Writes `line` and a newline to stderr, ignoring a failed write: `eprintln!` would panic, and
-/// the paths that describe a recovered panic's trouble must not.
-pub(crate) fn write_stderr_line(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
+/// Writes a line that passed this gate (or is fixed text of ours) to stderr.
+pub(crate) use crate::stderr::write_line as write_stderr_line;
 
 /// `text` with control characters (newlines included) escaped, so one report stays one line.
 fn escape_control(text: &str) -> Cow<'_, str> {

@@ -169,10 +169,10 @@ fn counters_now() -> (bool, Counters) {
     let (explicit, global) = {
         let source = SOURCE.read().unwrap_or_else(PoisonError::into_inner);
         let global = source.explicit.is_none().then(global::meter_provider);
-        if let Some(counters) = &source.cached {
-            if counters.current(source.explicit.is_some(), global.as_ref()) {
-                return (source.explicit.is_some(), counters.clone());
-            }
+        if let Some(counters) = &source.cached
+            && counters.current(source.explicit.is_some(), global.as_ref())
+        {
+            return (source.explicit.is_some(), counters.clone());
         }
         (source.explicit.clone(), global)
     };

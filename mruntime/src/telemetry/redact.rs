@@ -559,7 +559,9 @@ fn closing_quote(bytes: &[u8], open: usize, quote: u8, escapes: usize) -> usize 
                 .take_while(|&&b| b == b'\\')
                 .count();
         let backslashes = close - before;
-        if (escapes == 0 && backslashes % 2 == 0) || (escapes > 0 && backslashes == escapes) {
+        if (escapes == 0 && backslashes.is_multiple_of(2))
+            || (escapes > 0 && backslashes == escapes)
+        {
             return if escapes == 0 { close } else { before };
         }
         at = close + 1;

@@ -8,7 +8,6 @@ use std::cell::OnceCell;
 use crate::panic::Panicked;
 use crate::telemetry::egress;
 use crate::telemetry::limits::{bounded_stack, readable_stack, trimmed_stack};
-use crate::telemetry::redact::REDACTED_VALUE;
 
 pub(crate) struct SinkView<'a> {
     panicked: &'a Panicked,
@@ -24,16 +23,13 @@ pub(crate) struct SinkView<'a> {
 impl<'a> SinkView<'a> {
     pub(crate) fn new(panicked: &'a Panicked) -> Self {
         let production = egress::production();
+        let value = egress::panic_value(panicked, production);
         let sink_copy = if production {
-            Some(panicked.for_sinks(REDACTED_VALUE.to_owned(), false))
+            Some(panicked.for_sinks(value.into_owned(), false))
         } else {
-            let message = panicked.message();
-            let value = match panicked.static_message() {
-                Some(text) => egress::static_value(text),
-                None => egress::value_for(message, false),
-            };
             // Unchanged text comes back borrowed, the very message: no need to compare it.
-            let unchanged = matches!(&value, Cow::Borrowed(v) if std::ptr::eq(*v, message));
+            let unchanged =
+                matches!(&value, Cow::Borrowed(v) if std::ptr::eq(*v, panicked.message()));
             (!unchanged).then(|| panicked.for_sinks(value.into_owned(), true))
         };
         SinkView {
