@@ -297,6 +297,16 @@ async fn macro_consumer(fail: bool) {
     assert!(!fail, "macro consumer failed");
 }
 
+#[mruntime::safe_task(component = "ingest", name = "macro-loop", health)]
+async fn macro_loop(fail: bool) {
+    assert!(!fail, "macro loop failed");
+}
+
+#[mruntime::safe_task(component = "ingest", name = "macro-blocking-loop", health)]
+fn macro_blocking_loop() {
+    panic!("macro blocking loop failed")
+}
+
 #[test]
 fn opted_in_tasks_fail_on_a_panic_and_one_shot_tasks_are_never_components() {
     isolated(
@@ -346,6 +356,14 @@ fn opted_in_tasks_fail_on_a_panic_and_one_shot_tasks_are_never_components() {
                 assert_eq!(failed.state(), HealthState::Failed);
                 assert_eq!(failed.last_panic(), Some("disk full"));
                 assert!(!report.is_ready());
+
+                // #[safe_task(.., health)]: stopped when it returns, failed by a panic.
+                macro_loop(false).await.unwrap();
+                assert_eq!(state("ingest", "macro-loop"), Some(HealthState::Stopped));
+                assert!(macro_loop(true).await.is_err());
+                assert_eq!(state("ingest", "macro-loop"), Some(HealthState::Failed));
+                assert!(macro_blocking_loop().await.is_err());
+                assert_eq!(state("ingest", "macro-blocking-loop"), Some(HealthState::Failed));
 
                 // The macro's restart(..) makes a component too.
                 assert!(macro_consumer(true).await.is_err());

@@ -29,6 +29,7 @@ pub(crate) mod kw {
     syn::custom_keyword!(restart);
     syn::custom_keyword!(group);
     syn::custom_keyword!(context);
+    syn::custom_keyword!(health);
 }
 
 /// What the arguments of each macro may be.
@@ -42,6 +43,7 @@ impl MacroKind {
                 "policy",
                 "restart",
                 "group",
+                "health",
                 "allow_raw_spawn",
             ],
             MacroKind::SafeGo => &["component", "name", "policy", "restart", "group", "context"],
@@ -92,6 +94,8 @@ pub(crate) struct Args {
     pub(crate) restart: Option<Restart>,
     /// `group = expr`: `#[safe_task]` and `safe_go!`.
     pub(crate) group: Option<Expr>,
+    /// `health`: `#[safe_task]` only (the task is a health component).
+    pub(crate) health: Option<kw::health>,
     /// `context = expr`: `safe_go!` only (a `#[safe_task]` takes it as an argument).
     pub(crate) context: Option<Expr>,
     /// `safe_go!` only: the future (or the closure), its last argument.
@@ -181,6 +185,18 @@ impl ArgList {
         let is_flag =
             input.peek(Ident::peek_any) && (input.peek2(Token![,]) || is_last_token(input));
         let is_call = input.peek(Ident::peek_any) && input.peek2(syn::token::Paren);
+        if self.kind == MacroKind::SafeGo && input.peek(kw::health) && input.peek2(Token![,]) {
+            // A bare `health` before the future is the flag of #[safe_task], not a future.
+            let key: kw::health = input.parse()?;
+            self.keyed = true;
+            self.errors.push(syn::Error::new(
+                key.span,
+                "safe_go! has no `health`: a one-shot task is never a health component; for a \
+                 long-running task, give it `restart(..)` (every supervised task is one) or use \
+                 `#[safe_task(.., health)]` / `Task::new(..).health()`",
+            ));
+            return Ok(Element::Done);
+        }
         if self.kind == MacroKind::SafeGo && !is_key && !is_restart_key(input) {
             self.args.future = Some(input.parse()?);
             return Ok(Element::Last);
@@ -231,6 +247,20 @@ impl ArgList {
             }
             if self.check_repeat("allow_raw_spawn", key.span) {
                 self.args.allow_raw_spawn = Some(key);
+            }
+        } else if self.kind.allows("health") && lookahead.peek(kw::health) {
+            let key: kw::health = input.parse()?;
+            self.keyed = true;
+            if input.peek(Token![=]) {
+                let eq: Token![=] = input.parse()?;
+                let value = collect_to_comma(input);
+                self.errors.push(syn::Error::new_spanned(
+                    quote::quote!(#eq #value),
+                    "`health` is a flag and takes no value: write just `health`",
+                ));
+            }
+            if self.check_repeat("health", key.span) {
+                self.args.health = Some(key);
             }
         } else if self.kind.allows("restart") && lookahead.peek(kw::restart) {
             let key: kw::restart = input.parse()?;

@@ -144,6 +144,8 @@ pub(crate) struct SafeTask {
     pub(crate) restart: Option<Restart>,
     /// `group = expr`.
     pub(crate) group: Option<Expr>,
+    /// `health`: the task is a health component even without `restart(..)`.
+    pub(crate) health: bool,
     /// The index (in `func.sig.inputs`) of the argument that receives the task's context.
     pub(crate) ctx: Option<usize>,
 }
@@ -152,7 +154,7 @@ impl SafeTask {
     /// Whether the task needs the `TaskContext` API (`spawn_with_context`, `spawn_supervised`,
     /// ...) rather than the plain `spawn`.
     pub(crate) fn needs_context(&self) -> bool {
-        self.restart.is_some() || self.group.is_some() || self.ctx.is_some()
+        self.restart.is_some() || self.group.is_some() || self.ctx.is_some() || self.health
     }
 }
 

@@ -106,6 +106,7 @@ pub(crate) fn safe_task(
                 ret,
                 restart: args.restart,
                 group: args.group,
+                health: args.health.is_some(),
                 ctx,
             });
         }

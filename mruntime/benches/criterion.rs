@@ -20,6 +20,9 @@ fn spawn_join(c: &mut Criterion) {
     group.bench_function("ours", |b| {
         b.iter_custom(|batches| batched(batches, || on_worker(&rt, spawn_join_ours())))
     });
+    group.bench_function("supervised", |b| {
+        b.iter_custom(|batches| batched(batches, || on_worker(&rt, spawn_join_supervised())))
+    });
     group.finish();
 }
 

@@ -76,7 +76,7 @@
 //!
 //! Everything past the quick start is in [`guide`], one chapter per module:
 //! [`policies`](guide::policies), [`macros`](guide::macros),
-//! [`supervision`](guide::supervision), [`telemetry`](guide::telemetry),
+//! [`supervision`](guide::supervision), [`health`](guide::health), [`telemetry`](guide::telemetry),
 //! [`sentry`](guide::sentry), [`crash`](guide::crash), [`panic_abort`](guide::panic_abort),
 //! [`safe_spawns`](guide::safe_spawns), [`axum`](guide::axum), [`grpc`](guide::grpc),
 //! [`how_it_works`](guide::how_it_works), [`guarantees`](guide::guarantees).
@@ -88,6 +88,10 @@
 //! | `sentry` | [`sentry::SentryReporter`]: recovered panics as Sentry events (sentry-core 0.49) |
 //! | `tower` | [`tower::RecoverLayer`]: axum, hyper and tonic servers, the handler, its future and its streaming body guarded |
 //! | `tonic` | `From<Panicked> for tonic::Status` (tonic 0.14): `#[recover]` on service methods, [`guard_stream`] on their streams |
+//! | `tonic-health` | `tonic::serve_health`: `grpc.health.v1` statuses driven by [`health`] (tonic-health 0.14; turns on `tonic`) |
+//!
+//! [`health`] (readiness and liveness) is in every build; its HTTP probes,
+//! [`tower::HealthService`], come with `tower`.
 //!
 //! Each builds alone; none is on by default.
 //!
@@ -105,6 +109,8 @@
 //! | `sentry-core` 0.49 (feature `sentry`) | [`SentryReporter::with_hub`](sentry::SentryReporter::with_hub) takes a `Hub`, [`SentryReporter::event`](sentry::SentryReporter::event) returns an `Event` |
 //! | `tower-layer`, `tower-service` 0.3 (feature `tower`) | [`RecoverLayer`](tower::RecoverLayer) implements `Layer`, [`RecoverService`](tower::RecoverService) implements `Service` |
 //! | `tonic` 0.14 (feature `tonic`) | `impl From<Panicked> for tonic::Status` |
+//! | `tonic-health` 0.14 (feature `tonic-health`) | `tonic::serve_health` takes a `tonic_health::server::HealthReporter` |
+//! | `tokio` 1 (`sync`) | [`health::subscribe`] returns a `tokio::sync::watch::Receiver` |
 //!
 //! Also in the API, at 1.x: `http` and `http-body` (feature `tower`: the request, response and
 //! body types of the layer) and `tokio` (a runtime to spawn on). The tracing events and spans

@@ -8,8 +8,6 @@ mod restart;
 use std::fmt;
 
 pub(crate) use intensity::{Intensity, Verdict};
-#[cfg(test)]
-pub(crate) use jitter::Jitter;
 pub use restart::RestartPolicy;
 
 /// What a guard does once a panic has been caught and reported.

@@ -130,11 +130,23 @@ fn context_task(model: &SafeTask) -> TokenStream {
         None => (TokenStream::new(), quote!(::core::option::Option::None)),
     };
 
+    // `health` without `restart(..)`: the same, the task a health component.
+    let (spawn_once, spawn_blocking_once) = if model.health {
+        (
+            quote!(spawn_component),
+            quote!(spawn_blocking_component),
+        )
+    } else {
+        (
+            quote!(spawn_with_context),
+            quote!(spawn_blocking_with_context),
+        )
+    };
     let spawn = match (&sig.asyncness, &model.restart) {
         (Some(asyncness), None) => {
             let body = typed_body(&model.ret, rebind, &block);
             quote_spanned! {asyncness.span=>
-                ::mruntime::__private::spawn_with_context(
+                ::mruntime::__private::#spawn_once(
                     #site_ref, #parent, #group, move |#derived| async move #body,
                 )
             }
@@ -152,7 +164,7 @@ fn context_task(model: &SafeTask) -> TokenStream {
         (None, None) => {
             let body = typed_body(&model.ret, rebind, &block);
             quote_spanned! {sig.fn_token.span=>
-                ::mruntime::__private::spawn_blocking_with_context(
+                ::mruntime::__private::#spawn_blocking_once(
                     #site_ref, #parent, #group, move |#derived| #body,
                 )
             }
