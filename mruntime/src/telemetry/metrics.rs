@@ -36,6 +36,7 @@ struct Counters {
     global: Option<Weak<dyn MeterProvider + Send + Sync>>,
     panics: Counter<u64>,
     restarts: Counter<u64>,
+    suppressed: Counter<u64>,
 }
 
 impl Counters {
@@ -51,6 +52,11 @@ impl Counters {
                 .u64_counter("task_restarts_total")
                 .with_unit("1")
                 .with_description("Total number of restarts of supervised tasks")
+                .build(),
+            suppressed: meter
+                .u64_counter("panic_log_suppressed_total")
+                .with_unit("1")
+                .with_description("Recovered panics whose report panic sampling suppressed")
                 .build(),
         }
     }
@@ -199,6 +205,14 @@ pub(crate) fn panic_recovered(panicked: &Panicked) {
     // variant of key and value, per panic).
     let labels = ManuallyDrop::new(site_labels(panicked.site()));
     with_counter(|c| &c.panics, |counter| counter.add(1, &*labels));
+}
+
+/// Counts one recovered panic whose report sampling suppressed: `panic_recovered_total` as
+/// every panic, and `panic_log_suppressed_total{component, goroutine_name}`.
+pub(crate) fn panic_suppressed(site: &Site) {
+    let labels = ManuallyDrop::new(site_labels(site));
+    with_counter(|c| &c.panics, |counter| counter.add(1, &*labels));
+    with_counter(|c| &c.suppressed, |counter| counter.add(1, &labels[..2]));
 }
 
 /// Counts one restart of a supervised task: `task_restarts_total{component, goroutine_name}`.
