@@ -136,6 +136,11 @@ thread_local! {
 /// current ones, cached for the next call. No lock is held while the counter is used or built,
 /// so an exporter or a subscriber that ends up here again cannot deadlock.
 fn with_counter(pick: fn(&Counters) -> &Counter<u64>, f: impl Fn(&Counter<u64>)) {
+    with_counters(|counters| f(pick(counters)));
+}
+
+/// [`with_counter`] with every counter: one check of the source for several counts.
+fn with_counters(f: impl Fn(&Counters)) {
     let version = SOURCE_VERSION.load(Ordering::Acquire);
     let counted = THREAD_COUNTERS.try_with(|cache| {
         let mut cache = cache.try_borrow_mut().ok()?;
@@ -155,11 +160,11 @@ fn with_counter(pick: fn(&Counters) -> &Counter<u64>, f: impl Fn(&Counter<u64>))
                 counters,
             });
         }
-        cache.as_ref().map(|c| f(pick(&c.counters)))
+        cache.as_ref().map(|c| f(&c.counters))
     });
     if !matches!(counted, Ok(Some(()))) {
         // The thread is exiting, or counting re-entered itself: no copy, the current counters.
-        f(pick(&counters_now().1));
+        f(&counters_now().1);
     }
 }
 
@@ -211,8 +216,10 @@ pub(crate) fn panic_recovered(panicked: &Panicked) {
 /// every panic, and `panic_log_suppressed_total{component, goroutine_name}`.
 pub(crate) fn panic_suppressed(site: &Site) {
     let labels = ManuallyDrop::new(site_labels(site));
-    with_counter(|c| &c.panics, |counter| counter.add(1, &*labels));
-    with_counter(|c| &c.suppressed, |counter| counter.add(1, &labels[..2]));
+    with_counters(|c| {
+        c.panics.add(1, &*labels);
+        c.suppressed.add(1, &labels[..2]);
+    });
 }
 
 /// Counts one restart of a supervised task: `task_restarts_total{component, goroutine_name}`.

@@ -10,7 +10,6 @@
 //! tracked (its status text is interned once), so memory stays bounded.
 
 use std::any::Any;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -244,8 +243,16 @@ struct Key {
     /// `file:line:column`; `text[..file_len]` is the file.
     text: Arc<str>,
     file_len: usize,
+    /// The address of the file's text as the location gave it (a static's, for every panic of
+    /// that `panic!`).
+    file_address: usize,
     line: u32,
     column: u32,
+}
+
+/// String equality, at once when both are the same text.
+fn same_str(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
 impl Key {
@@ -261,25 +268,34 @@ impl Key {
             name: site.name(),
             text: text.into(),
             file_len: location.file().len(),
+            file_address: location.file().as_ptr() as usize,
             line: location.line(),
             column: location.column(),
         }
     }
 
     fn is(&self, site: &Site, location: &Location<'_>) -> bool {
+        let file = location.file();
+        // Mostly the very same static text: then no byte compare.
+        let same_file = (self.file_address == file.as_ptr() as usize
+            && self.file_len == file.len())
+            || self.text.get(..self.file_len) == Some(file);
         self.line == location.line()
             && self.column == location.column()
-            && self.component == site.component()
-            && self.name == site.name()
-            && self.text.get(..self.file_len) == Some(location.file())
+            && same_str(self.component, site.component())
+            && same_str(self.name, site.name())
+            && same_file
     }
 }
 
 /// The suppressed panics of a window.
 struct Open {
     count: u64,
+    /// The wall time of the first; the last's is derived from the monotonic clock (one clock
+    /// read per suppressed panic, the one the hook takes anyway).
     first: SystemTime,
-    last: SystemTime,
+    first_instant: Instant,
+    last_instant: Instant,
     message: LastMessage,
     /// The subscriber of the thread that suppressed the first one: the summary goes there.
     dispatch: Option<Dispatch>,
@@ -289,14 +305,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A site's hash from its numbers only (line, column, the lengths of file, component and
+/// name; [`Key::is`] compares the text): a few multiplies in the hook, where SipHash over the
+/// strings cost a thousand instructions per panic.
 fn key_hash(site: &Site, location: &Location<'_>) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    site.component().hash(&mut hasher);
-    site.name().hash(&mut hasher);
-    location.file().hash(&mut hasher);
-    location.line().hash(&mut hasher);
-    location.column().hash(&mut hasher);
-    hasher.finish()
+    const K: u64 = 0x517c_c1b7_2722_0a95; // FxHash's
+    [
+        u64::from(location.line()),
+        u64::from(location.column()),
+        location.file().len() as u64,
+        site.component().len() as u64,
+        site.name().len() as u64,
+    ]
+    .into_iter()
+    .fold(0, |h, word| (h.rotate_left(5) ^ word).wrapping_mul(K))
 }
 
 impl Entry {
@@ -335,7 +357,10 @@ impl Entry {
             location,
             count: open.count,
             first: open.first,
-            last: open.last,
+            last: open.first
+                + open
+                    .last_instant
+                    .saturating_duration_since(open.first_instant),
             message: open.message,
             dispatch: open.dispatch,
         })
@@ -380,7 +405,7 @@ impl Sampler {
         }
         let generation = self.generation.load(Ordering::Acquire);
         let hash = key_hash(site, location);
-        let mut entries = lock(&self.stripes[hash as usize % STRIPES]);
+        let mut entries = lock(&self.stripes[(hash >> 32) as usize % STRIPES]);
         let at = entries
             .iter()
             .position(|e| e.hash == hash && e.key.as_ref().is_some_and(|k| k.is(site, location)));
@@ -431,16 +456,16 @@ impl Sampler {
                 suppressed_before: std::mem::take(&mut entry.carried),
             };
         }
-        let wall = SystemTime::now();
         let open = entry.open.get_or_insert_with(|| Open {
             count: 0,
-            first: wall,
-            last: wall,
+            first: SystemTime::now(),
+            first_instant: now,
+            last_instant: now,
             message: LastMessage::None,
-            dispatch: tracing::dispatcher::get_default(|d| d.clone()).into(),
+            dispatch: Some(tracing::dispatcher::get_default(Dispatch::clone)),
         });
         open.count += 1;
-        open.last = wall;
+        open.last_instant = now;
         open.message.set(payload);
         entry.carried += 1;
         Verdict::Suppress {
