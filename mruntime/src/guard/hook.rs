@@ -78,12 +78,7 @@ extern "C" fn install_now() {
 /// Returns whether mruntime took the panic (so the previous hook must not see it). A panic in
 /// here would abort the process: nothing below panics.
 fn hook(info: &PanicHookInfo<'_>) -> bool {
-    // Built with `panic = "abort"` every panic ends the process: none is sampled.
-    #[cfg(panic = "abort")]
-    let sample = |_: &_, _: &_, _: &_| capture::Verdict::REPORT;
-    #[cfg(not(panic = "abort"))]
-    let sample = crate::telemetry::sample_panic;
-    match capture::see(info, sample) {
+    match capture::see(info, crate::telemetry::sample_panic) {
         Seen::Silenced => true,
         Seen::OutsideGuards => false,
         Seen::InGuard(capture) => {
