@@ -71,7 +71,7 @@ impl PanicSampling {
     /// Error, and nothing else is captured, formatted or sent. A window in which panics were
     /// suppressed ends with one `panic.suppressed` event.
     ///
-    /// Windows are measured in whole milliseconds (at least one).
+    /// Windows are measured in whole milliseconds (at least one, at most `u32::MAX`: 49 days).
     ///
     /// ```
     /// use std::time::Duration;
