@@ -363,7 +363,10 @@ fn opted_in_tasks_fail_on_a_panic_and_one_shot_tasks_are_never_components() {
                 assert!(macro_loop(true).await.is_err());
                 assert_eq!(state("ingest", "macro-loop"), Some(HealthState::Failed));
                 assert!(macro_blocking_loop().await.is_err());
-                assert_eq!(state("ingest", "macro-blocking-loop"), Some(HealthState::Failed));
+                assert_eq!(
+                    state("ingest", "macro-blocking-loop"),
+                    Some(HealthState::Failed)
+                );
 
                 // The macro's restart(..) makes a component too.
                 assert!(macro_consumer(true).await.is_err());

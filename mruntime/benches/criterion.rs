@@ -140,6 +140,36 @@ fn panic_storm(c: &mut Criterion) {
         });
         group.finish();
     }
+    // The storm with sampling on (`unsampled` is the same storm with it off).
+    let mut group = c.benchmark_group("panic_storm_sampled");
+    group.throughput(Throughput::Elements(storm::STORM_PANICS_PER_BATCH as u64));
+    for (side, on) in [("unsampled", false), ("ours", true)] {
+        group.bench_function(side, |b| {
+            b.iter_custom(|batches| {
+                storm::storm_sampling(on);
+                let took = batched(batches, || pipeline.run(1, storm::storm_batch_ours));
+                storm::storm_sampling(false);
+                took
+            })
+        });
+    }
+    group.finish();
+    // A suppressed panic against `catch_unwind` and a counter.
+    let mut group = c.benchmark_group("panic_suppressed");
+    group.throughput(Throughput::Elements(storm::STORM_PANICS_PER_BATCH as u64));
+    for (side, ours) in [("bare", false), ("ours", true)] {
+        group.bench_function(side, |b| {
+            b.iter_custom(|batches| {
+                if ours {
+                    storm::suppress_all();
+                }
+                let took = batched(batches, || storm::suppressed_batch(&pipeline, ours));
+                storm::storm_sampling(false);
+                took
+            })
+        });
+    }
+    group.finish();
 }
 
 /// The total time of `batches` batches.
@@ -210,7 +240,7 @@ fn main() {
     http_cases(&mut c);
     // Late: it installs a process-wide subscriber that the cases above must not see.
     spawn_join_traced(&mut c);
-    // Last: a global meter provider and an error reporter.
+    // Last: a global meter provider and an error reporter (and sampling, for the last two).
     panic_storm(&mut c);
     c.final_summary();
 }

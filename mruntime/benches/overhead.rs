@@ -57,6 +57,8 @@ const CASES: &[&str] = &[
     "spawn_join_traced",
     "panic_storm",
     "panic_storm_2threads",
+    "panic_storm_sampled",
+    "panic_suppressed",
 ];
 
 /// How many rounds (one bare batch and one of ours each) a case runs.
@@ -323,7 +325,13 @@ fn main() {
     }
     // Last: it installs a global meter provider and an error reporter (and its subscriber,
     // scoped to the batches' threads).
-    if selected("panic_storm") || selected("panic_storm_2threads") {
+    let storms = [
+        "panic_storm",
+        "panic_storm_2threads",
+        "panic_storm_sampled",
+        "panic_suppressed",
+    ];
+    if storms.into_iter().any(selected) {
         let pipeline = storm::Pipeline::install();
         for (case, threads) in [("panic_storm", 1), ("panic_storm_2threads", 2)] {
             if !selected(case) {
@@ -342,6 +350,38 @@ fn main() {
                 1e9 / median(&samples.ours),
                 if threads == 1 { "" } else { "s" }
             );
+        }
+        let panics = storm::STORM_PANICS_PER_BATCH;
+        if selected("panic_storm_sampled") {
+            // Against the same storm unsampled: what sampling saves.
+            let samples = interleave(
+                Rounds::new(mode, 200),
+                || {
+                    storm::storm_sampling(false);
+                    per_op(pipeline.run(1, storm::storm_batch_ours), panics)
+                },
+                || {
+                    storm::storm_sampling(true);
+                    let took = per_op(pipeline.run(1, storm::storm_batch_ours), panics);
+                    storm::storm_sampling(false); // emits the window's summary, untimed
+                    took
+                },
+            );
+            print_case("panic_storm_sampled", &samples, "ns/panic");
+        }
+        if selected("panic_suppressed") {
+            // A suppressed panic against a bare `catch_unwind` and a counter.
+            let samples = interleave(
+                Rounds::new(mode, 200),
+                || per_op(storm::suppressed_batch(&pipeline, false), panics),
+                || {
+                    storm::suppress_all();
+                    let took = per_op(storm::suppressed_batch(&pipeline, true), panics);
+                    storm::storm_sampling(false);
+                    took
+                },
+            );
+            print_case("panic_suppressed", &samples, "ns/panic");
         }
     }
     println!("# load average at the end {}", load_average());

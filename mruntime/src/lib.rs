@@ -76,7 +76,8 @@
 //!
 //! Everything past the quick start is in [`guide`], one chapter per module:
 //! [`policies`](guide::policies), [`macros`](guide::macros),
-//! [`supervision`](guide::supervision), [`health`](guide::health), [`telemetry`](guide::telemetry),
+//! [`supervision`](guide::supervision), [`health`](guide::health), [`sampling`](guide::sampling),
+//! [`telemetry`](guide::telemetry),
 //! [`sentry`](guide::sentry), [`crash`](guide::crash), [`panic_abort`](guide::panic_abort),
 //! [`safe_spawns`](guide::safe_spawns), [`axum`](guide::axum), [`grpc`](guide::grpc),
 //! [`how_it_works`](guide::how_it_works), [`guarantees`](guide::guarantees).
@@ -147,8 +148,9 @@ pub use task::{
     TaskHandle, spawn, spawn_blocking,
 };
 pub use telemetry::{
-    ErrorReporter, add_secret_keys, clear_error_reporter, enable_task_metrics, init_panic_metrics,
-    on_crash, set_crash_flush_timeout, set_error_reporter, set_production_mode,
+    ErrorReporter, PanicSampling, add_secret_keys, clear_error_reporter, enable_task_metrics,
+    init_panic_metrics, on_crash, set_crash_flush_timeout, set_error_reporter, set_panic_sampling,
+    set_production_mode,
 };
 /// The cancellation token of a [`TaskContext`] (re-exported from `tokio_util`).
 pub use tokio_util::sync::CancellationToken;

@@ -91,6 +91,9 @@ impl SentryReporter {
             extra.insert("location".into(), location.to_string().into());
         }
         extra.insert("attempt".into(), panic.attempt().into());
+        if panic.suppressed_before() > 0 {
+            extra.insert("suppressed_before".into(), panic.suppressed_before().into());
+        }
         Event {
             level: match panic.policy() {
                 PanicPolicy::KeepRunning => Level::Error,

@@ -132,10 +132,7 @@ fn context_task(model: &SafeTask) -> TokenStream {
 
     // `health` without `restart(..)`: the same, the task a health component.
     let (spawn_once, spawn_blocking_once) = if model.health {
-        (
-            quote!(spawn_component),
-            quote!(spawn_blocking_component),
-        )
+        (quote!(spawn_component), quote!(spawn_blocking_component))
     } else {
         (
             quote!(spawn_with_context),

@@ -7,7 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mruntime::{ErrorReporter, Panicked, recover};
+use mruntime::{ErrorReporter, PanicSampling, Panicked, recover};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, MeterProvider as _};
 use opentelemetry::trace::{Status, TracerProvider as _};
@@ -191,4 +191,59 @@ pub(crate) fn storm_batch_bare(pipeline: &Pipeline) {
     for _ in 0..STORM_PANICS_PER_BATCH {
         black_box(storm_by_hand(pipeline, black_box(&BUFFER)));
     }
+}
+
+/// `panic_storm_sampled`, ours: the storm with sampling on, one site: each batch is one window
+/// whose first panic gets the full report and the other 199 are suppressed (counted, span
+/// marked). Against [`storm_batch_ours`] with sampling off.
+pub(crate) fn storm_sampling(on: bool) {
+    mruntime::set_panic_sampling(if on {
+        PanicSampling::per_site(1, Duration::from_secs(60))
+    } else {
+        PanicSampling::off()
+    });
+}
+
+/// `panic_suppressed`: every panic suppressed (`per_site(0, ..)`), and no subscriber, as the
+/// bare side has none.
+pub(crate) fn suppress_all() {
+    mruntime::set_panic_sampling(PanicSampling::per_site(0, Duration::from_secs(60)));
+}
+
+/// `panic_suppressed`, bare: `catch_unwind` and the count a hand-written service would keep.
+#[inline(never)]
+fn raw_panic_counted(pipeline: &Pipeline, buf: &[u8; 256]) -> u64 {
+    let result = panic::catch_unwind(|| {
+        if black_box(true) {
+            panic!("bench: a panic"); // a literal, as BENCH_PANIC
+        }
+        workload(buf)
+    });
+    result.unwrap_or_else(|_| {
+        pipeline.counter.add(
+            1,
+            &[
+                KeyValue::new("component", "bench"),
+                KeyValue::new("goroutine_name", "panic_storm"),
+                KeyValue::new("policy", "KeepRunning"),
+            ],
+        );
+        0
+    })
+}
+
+/// A `panic_suppressed` batch on this thread, with no subscriber: bare, or ours (the storm's
+/// `#[recover]` fn, every panic suppressed by sampling).
+pub(crate) fn suppressed_batch(pipeline: &Pipeline, ours: bool) -> Duration {
+    tracing::dispatcher::with_default(&Dispatch::none(), || {
+        let start = Instant::now();
+        for _ in 0..STORM_PANICS_PER_BATCH {
+            if ours {
+                black_box(storm_guarded(black_box(&BUFFER)));
+            } else {
+                black_box(raw_panic_counted(pipeline, black_box(&BUFFER)));
+            }
+        }
+        start.elapsed()
+    })
 }

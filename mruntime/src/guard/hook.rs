@@ -78,7 +78,7 @@ extern "C" fn install_now() {
 /// Returns whether mruntime took the panic (so the previous hook must not see it). A panic in
 /// here would abort the process: nothing below panics.
 fn hook(info: &PanicHookInfo<'_>) -> bool {
-    match capture::see(info) {
+    match capture::see(info, crate::telemetry::sample_panic) {
         Seen::Silenced => true,
         Seen::OutsideGuards => false,
         Seen::InGuard(capture) => {

@@ -18,8 +18,8 @@ pub use hook::install_panic_hook;
 pub use stream::{GuardedStream, StreamItem, guard_stream};
 pub(crate) use stream::{make_async as stream_async, make_sync as stream_sync};
 
-use crate::panic::Panicked;
 use crate::panic::capture::{self, Frame, Settled};
+use crate::panic::{Panicked, Verdict};
 use crate::policy::PanicPolicy;
 use crate::site::Site;
 use crate::telemetry;
@@ -90,8 +90,15 @@ pub(crate) fn recovered(
         Recovery::Attempt(n) => n,
     };
     let captured = capture::take_captured(&*payload);
+    let verdict = captured.as_ref().map(|c| c.verdict);
     let panicked = Panicked::new(*site, payload, captured).with_attempt(attempt);
     let settled = capture::take_settled_of_innermost();
+    if let Some(Verdict::Suppress { status }) = verdict {
+        // Sampled out in the hook (never under `CrashProcess`): counted, span marked, no more.
+        telemetry::report_suppressed(site, status);
+        report_settled_if_any(settled);
+        return panicked;
+    }
     match (recovery, panicked.policy()) {
         (Recovery::Guard, PanicPolicy::CrashProcess) => telemetry::crash(&panicked, || {
             telemetry::report(&panicked);
@@ -138,7 +145,12 @@ fn report_settled_if_any(settled: Settled) {
 #[allow(improper_ctypes_definitions)]
 extern "C" fn report_settled(settled: Settled) {
     for capture in settled.captures {
-        telemetry::report(&Panicked::caught_elsewhere_from(capture));
+        match capture.verdict() {
+            Verdict::Suppress { status } => telemetry::report_suppressed(capture.site(), status),
+            Verdict::Report { .. } => {
+                telemetry::report(&Panicked::caught_elsewhere_from(capture));
+            }
+        }
     }
     if settled.lost > 0 {
         telemetry::egress::write_stderr_line(format_args!(

@@ -9,6 +9,7 @@
 //! | [`macros`] | `#[recover]`, `#[safe_task]`, `safe_go!` in detail: arguments, what a recovered panic returns, the compile errors, the function API under them |
 //! | [`supervision`] | restarts with backoff and an intensity limit, `TaskContext`, `TaskGroup` and shutdown within a deadline |
 //! | [`health`] | readiness and liveness from supervision, a drain and a crash: `/readyz`, `/livez`, `grpc.health.v1` |
+//! | [`sampling`] | panic storms: reports sampled per site, every count kept exact |
 //! | [`telemetry`] | what one panic produces (tracing, OpenTelemetry traces, logs and metrics), wiring it in a service, Prometheus |
 //! | [`sentry`] | error reporters, and the Sentry one |
 //! | [`crash`] | how `CrashProcess` ends the process within a deadline without losing telemetry |
@@ -21,7 +22,7 @@
 //!
 //! Chapters written alongside this one, listed here as they land: redaction (`guide::redaction`:
 //! what is redacted and how), span traces (`guide::span_trace`: the span chain at the panic
-//! point) and sampling (`guide::sampling`: panic logs sampled per site, counts kept exact).
+//! point).
 //!
 //! Measured performance, per case and machine, is in the repository's `docs/performance.md`.
 
@@ -36,6 +37,9 @@ pub mod supervision {}
 
 #[doc = include_str!("health.md")]
 pub mod health {}
+
+#[doc = include_str!("sampling.md")]
+pub mod sampling {}
 
 #[doc = include_str!("telemetry.md")]
 pub mod telemetry {}

@@ -14,7 +14,7 @@ use std::backtrace::{Backtrace, BacktraceStatus};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::panic::{self, PanicHookInfo};
+use std::panic::{self, Location, PanicHookInfo};
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -27,6 +27,27 @@ pub(crate) struct Captured {
     pub(crate) location: Option<PanicLocation>,
     /// In an `Arc` already, as `Panicked` keeps it: a capture stays small to move.
     pub(crate) backtrace: Option<Arc<Backtrace>>,
+    /// What sampling decided in the hook (before the backtrace was taken).
+    pub(crate) verdict: Verdict,
+}
+
+/// Whether a panic gets its full report, decided in the hook by panic sampling (see
+/// `telemetry::sampling`), so that a suppressed panic never has its backtrace taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The full report; `suppressed_before` panics of its site were suppressed since the
+    /// site's last full report.
+    Report { suppressed_before: u64 },
+    /// Suppressed: counted and its span marked, nothing else. `status` is the span's status
+    /// text, interned per tracked site (`None`: format it).
+    Suppress { status: Option<&'static str> },
+}
+
+impl Verdict {
+    /// The verdict when sampling is off.
+    pub(crate) const REPORT: Verdict = Verdict::Report {
+        suppressed_before: 0,
+    };
 }
 
 /// How many captures a thread keeps waiting for their guards to exit; beyond that the oldest
@@ -50,9 +71,17 @@ impl Capture {
         let message = match self.fingerprint {
             Fingerprint::Str(s) => Some(Cow::Borrowed(s)),
             Fingerprint::String { text, .. } => Some(Cow::Owned(text)),
-            Fingerprint::Other(_) => None,
+            Fingerprint::Other(_) | Fingerprint::Buffer { .. } => None,
         };
         (self.site, message, self.captured)
+    }
+
+    pub(crate) fn site(&self) -> &Site {
+        &self.site
+    }
+
+    pub(crate) fn verdict(&self) -> Verdict {
+        self.captured.verdict
     }
 }
 
@@ -66,17 +95,24 @@ enum Fingerprint {
     String { len: usize, text: String },
     /// Any other payload: its type.
     Other(TypeId),
+    /// A `String` payload of a suppressed panic: the address and length of its text, which
+    /// the payload keeps while it unwinds (nothing copied).
+    Buffer { address: usize, len: usize },
 }
 
 impl Fingerprint {
-    fn of_hook(payload: &(dyn Any + Send)) -> Self {
+    fn of_hook(payload: &(dyn Any + Send), copy: bool) -> Self {
         if let Some(s) = payload.downcast_ref::<&'static str>() {
             return Fingerprint::Str(s);
         }
         match payload.downcast_ref::<String>() {
-            Some(s) => Fingerprint::String {
+            Some(s) if copy => Fingerprint::String {
                 len: s.len(),
                 text: prefix(s, MESSAGE_COPY_LIMIT).to_owned(),
+            },
+            Some(s) => Fingerprint::Buffer {
+                address: s.as_ptr() as usize,
+                len: s.len(),
             },
             None => Fingerprint::Other(payload.type_id()),
         }
@@ -92,6 +128,9 @@ impl Fingerprint {
                 .downcast_ref::<String>()
                 .is_some_and(|m| m.len() == *len && m.starts_with(text.as_str())),
             Fingerprint::Other(type_id) => payload.type_id() == *type_id,
+            Fingerprint::Buffer { address, len } => payload
+                .downcast_ref::<String>()
+                .is_some_and(|m| m.as_ptr() as usize == *address && m.len() == *len),
         }
     }
 }
@@ -244,8 +283,13 @@ fn capture_backtrace() -> Option<Arc<Backtrace>> {
     (backtrace.status() == BacktraceStatus::Captured).then(|| Arc::new(backtrace))
 }
 
-/// For the hook: what this panic is to mruntime. Never panics (a panic in the hook aborts).
-pub(crate) fn see(info: &PanicHookInfo<'_>) -> Seen {
+/// For the hook: what this panic is to mruntime. `sample` decides, before anything is
+/// captured, whether a panic inside a guard gets its full report; a suppressed one gets no
+/// backtrace and no copy of its message. Never panics (a panic in the hook aborts).
+pub(crate) fn see(
+    info: &PanicHookInfo<'_>,
+    sample: impl FnOnce(&Site, &Location<'_>, &(dyn Any + Send)) -> Verdict,
+) -> Seen {
     let innermost = HOT.try_with(|h| h.innermost.get()).unwrap_or(ptr::null());
     if innermost.is_null() {
         return if SILENCED.try_with(Cell::get).unwrap_or(false) {
@@ -258,16 +302,23 @@ pub(crate) fn see(info: &PanicHookInfo<'_>) -> Seen {
     // stays there until the matching `Entered::exit`, which resets it; the hook runs on this
     // thread, inside that call. The frame's site outlives the frame.
     let site = unsafe { *(*innermost).site };
+    let verdict = match info.location() {
+        Some(location) => sample(&site, location, info.payload()),
+        None => Verdict::REPORT,
+    };
+    let report = matches!(verdict, Verdict::Report { .. });
     Seen::InGuard(Capture {
         frame: innermost,
         site,
         captured: Captured {
+            // Formatted once per location and thread (a cache), so kept for a suppressed one.
             location: info
                 .location()
                 .map(|l| PanicLocation::new(l.file(), l.line(), l.column())),
-            backtrace: capture_backtrace(),
+            backtrace: if report { capture_backtrace() } else { None },
+            verdict,
         },
-        fingerprint: Fingerprint::of_hook(info.payload()),
+        fingerprint: Fingerprint::of_hook(info.payload(), report),
     })
 }
 

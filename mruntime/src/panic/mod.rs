@@ -5,5 +5,5 @@ pub(crate) mod capture;
 pub(crate) mod panicked;
 
 pub use capture::{BacktraceCapture, set_backtrace_capture};
-pub(crate) use capture::{Captured, Silenced};
+pub(crate) use capture::{Captured, Silenced, Verdict};
 pub use panicked::{OpaquePayload, PanicLocation, Panicked};

@@ -9,8 +9,8 @@ use std::hash::{Hash, Hasher};
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
-use crate::panic::Captured;
 use crate::panic::capture::{Capture, drop_payload};
+use crate::panic::{Captured, Verdict};
 use crate::policy::PanicPolicy;
 use crate::site::Site;
 
@@ -218,6 +218,7 @@ struct Inner {
     backtrace: Option<Arc<Backtrace>>,
     attempt: u32,
     caught_elsewhere: bool,
+    suppressed_before: u64,
 }
 
 impl Panicked {
@@ -226,9 +227,15 @@ impl Panicked {
         payload: Box<dyn Any + Send>,
         captured: Option<Captured>,
     ) -> Self {
-        let (location, backtrace) = match captured {
-            Some(c) => (c.location, c.backtrace),
-            None => (None, None),
+        let (location, backtrace, suppressed_before) = match captured {
+            Some(c) => {
+                let suppressed = match c.verdict {
+                    Verdict::Report { suppressed_before } => suppressed_before,
+                    Verdict::Suppress { .. } => 0,
+                };
+                (c.location, c.backtrace, suppressed)
+            }
+            None => (None, None, 0),
         };
         Panicked {
             inner: Box::new(Inner {
@@ -238,6 +245,7 @@ impl Panicked {
                 backtrace,
                 attempt: 1,
                 caught_elsewhere: false,
+                suppressed_before,
             }),
         }
     }
@@ -342,6 +350,33 @@ impl Panicked {
         self.inner.caught_elsewhere
     }
 
+    /// How many panics of the same site (location, component and name) panic sampling
+    /// suppressed since the site's last full report: 0 unless
+    /// [`set_panic_sampling`](crate::set_panic_sampling) is on. An
+    /// [`ErrorReporter`](crate::ErrorReporter) can send it along (the Sentry reporter does, as
+    /// extra data `suppressed_before`); the tracing event carries it as
+    /// `panic.suppressed_before` when it is not 0.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mruntime::{PanicPolicy, PanicSampling};
+    ///
+    /// mruntime::set_panic_sampling(PanicSampling::per_site(1, Duration::from_millis(50)));
+    /// let panic_here = || {
+    ///     mruntime::guard("ingest", "parse", PanicPolicy::KeepRunning, || panic!("bad row"))
+    ///         .unwrap_err()
+    /// };
+    /// assert_eq!(panic_here().suppressed_before(), 0); // reported in full
+    /// panic_here(); // suppressed
+    /// panic_here(); // suppressed
+    /// std::thread::sleep(Duration::from_millis(60)); // the window ends
+    /// assert_eq!(panic_here().suppressed_before(), 2);
+    /// # mruntime::set_panic_sampling(PanicSampling::off());
+    /// ```
+    pub fn suppressed_before(&self) -> u64 {
+        self.inner.suppressed_before
+    }
+
     /// The payload, for string payloads (the payload of every `panic!`): downcast it to
     /// `&'static str` or `String`. For any other payload this is an [`OpaquePayload`] marker,
     /// since `Panicked` is `Sync` and the payload need not be: use
@@ -414,6 +449,7 @@ impl Panicked {
                 backtrace: self.inner.backtrace.clone().filter(|_| keep_backtrace),
                 attempt: self.inner.attempt,
                 caught_elsewhere: self.inner.caught_elsewhere,
+                suppressed_before: self.inner.suppressed_before,
             }),
         }
     }
@@ -458,6 +494,7 @@ impl fmt::Debug for Panicked {
             .field("location", &self.location())
             .field("attempt", &self.attempt())
             .field("caught_elsewhere", &self.caught_elsewhere())
+            .field("suppressed_before", &self.suppressed_before())
             .field("backtrace", &self.backtrace().map(|_| "captured"))
             .finish()
     }

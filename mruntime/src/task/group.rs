@@ -301,6 +301,8 @@ impl TaskGroup {
             shared.abort_running()
         };
         let panicked = std::mem::take(&mut shared.state().panicked);
+        // Sampling windows with suppressed panics end with the group: their summaries now.
+        crate::telemetry::end_sampling_windows();
         ShutdownReport {
             not_stopped,
             panicked,

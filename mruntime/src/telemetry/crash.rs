@@ -139,6 +139,8 @@ pub(crate) fn crash(panicked: &Panicked, last_words: impl FnOnce()) -> ! {
         timeout.as_millis()
     ));
     let _ = Silenced::run(last_words);
+    // Sampling windows with suppressed panics end now: their summaries go out with the flush.
+    super::end_sampling_windows();
     // The guard's span is still open (we are inside it): end its OpenTelemetry span now so the
     // span processor exports it with its panic events.
     let _ = Silenced::run(|| {

@@ -37,6 +37,7 @@ struct Counters {
     panics: Counter<u64>,
     restarts: Counter<u64>,
     up: Gauge<u64>,
+    suppressed: Counter<u64>,
 }
 
 impl Counters {
@@ -57,6 +58,11 @@ impl Counters {
                 .u64_gauge("task_up")
                 .with_unit("1")
                 .with_description("1 while a health component is serving or restarting, else 0")
+                .build(),
+            suppressed: meter
+                .u64_counter("panic_log_suppressed_total")
+                .with_unit("1")
+                .with_description("Recovered panics whose report panic sampling suppressed")
                 .build(),
         }
     }
@@ -136,6 +142,11 @@ thread_local! {
 /// current ones, cached for the next call. No lock is held while the counter is used or built,
 /// so an exporter or a subscriber that ends up here again cannot deadlock.
 fn with_counter<I>(pick: fn(&Counters) -> &I, f: impl Fn(&I)) {
+    with_counters(|counters| f(pick(counters)));
+}
+
+/// [`with_counter`] with every counter: one check of the source for several counts.
+fn with_counters(f: impl Fn(&Counters)) {
     let version = SOURCE_VERSION.load(Ordering::Acquire);
     let counted = THREAD_COUNTERS.try_with(|cache| {
         let mut cache = cache.try_borrow_mut().ok()?;
@@ -155,11 +166,11 @@ fn with_counter<I>(pick: fn(&Counters) -> &I, f: impl Fn(&I)) {
                 counters,
             });
         }
-        cache.as_ref().map(|c| f(pick(&c.counters)))
+        cache.as_ref().map(|c| f(&c.counters))
     });
     if !matches!(counted, Ok(Some(()))) {
         // The thread is exiting, or counting re-entered itself: no copy, the current counters.
-        f(pick(&counters_now().1));
+        f(&counters_now().1);
     }
 }
 
@@ -214,6 +225,16 @@ pub(crate) fn task_up(component: &'static str, name: &'static str, up: bool) {
         KeyValue::new("goroutine_name", label(name)),
     ]);
     with_counter(|c| &c.up, |gauge| gauge.record(u64::from(up), &*labels));
+}
+
+/// Counts one recovered panic whose report sampling suppressed: `panic_recovered_total` as
+/// every panic, and `panic_log_suppressed_total{component, goroutine_name}`.
+pub(crate) fn panic_suppressed(site: &Site) {
+    let labels = ManuallyDrop::new(site_labels(site));
+    with_counters(|c| {
+        c.panics.add(1, &*labels);
+        c.suppressed.add(1, &labels[..2]);
+    });
 }
 
 /// Counts one restart of a supervised task: `task_restarts_total{component, goroutine_name}`.

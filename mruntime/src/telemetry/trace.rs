@@ -19,6 +19,9 @@ use tracing_core::metadata::Kind;
 use tracing_core::subscriber::NoSubscriber;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use std::borrow::Cow;
+
+use crate::site::Site;
 use crate::telemetry::request::{self, RequestFields};
 use crate::telemetry::view::SinkView;
 
@@ -84,6 +87,7 @@ panic_event! {
         "panic.component" => non_empty(p.site().component()),
         "panic.goroutine_name" => non_empty(p.site().name()),
         "panic.caught_elsewhere" => p.caught_elsewhere().then_some(true),
+        "panic.suppressed_before" => Some(p.suppressed_before()).filter(|n| *n > 0),
         "http.request.method" => request.map(|r| r.method),
         "url.path" => request.map(|r| r.path),
         "rpc.system" => request.and_then(|r| r.rpc_system()),
@@ -111,6 +115,24 @@ fn dispatch_event(dispatch: &tracing::Dispatch, values: [&dyn Value; FIELD_COUNT
     let pairs: [(&Field, Option<&dyn Value>); FIELD_COUNT] =
         std::array::from_fn(|i| (fields[i].as_ref().unwrap_or(first), Some(values[i])));
     dispatch.event(&Event::new(&METADATA, &field_set.value_set(&pairs)));
+}
+
+/// A panic that sampling suppressed: only the span's status Error (`status` interned per site,
+/// so nothing is formatted; formatted for the overflow bucket's sites).
+pub(crate) fn mark_suppressed(site: &Site, status: Option<&'static str>) {
+    let span = Span::current();
+    if span.is_disabled() {
+        return;
+    }
+    let text = match status {
+        Some(text) => Cow::Borrowed(text),
+        None => Cow::Owned(format!(
+            "panic recovered in {}/{}",
+            site.component(),
+            site.name()
+        )),
+    };
+    span.set_status(Status::error(text));
 }
 
 pub(crate) fn emit(view: &SinkView<'_>) {
