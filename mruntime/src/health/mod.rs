@@ -19,6 +19,10 @@
 //! `mruntime::tower::HealthService` (feature `tower`) and over `grpc.health.v1` with
 //! `mruntime::tonic::serve_health` (feature `tonic-health`).
 //!
+//! Where it sits: supervision (the task layer) reports its transitions here and health never
+//! calls back into it; the tower and tonic layers serve it. The guide's
+//! [health chapter](crate::guide::health) shows the wiring for axum and tonic.
+//!
 //! Each change emits an INFO tracing event `health.changed` (`component`, `name`, `from`, `to`;
 //! WARN when `to` is `failed`) and sets the gauge `task_up{component, goroutine_name}` (1 while
 //! `Serving` or `Restarting`, else 0) beside `panic_recovered_total`.

@@ -200,16 +200,20 @@ pub(crate) fn drain() {
     }
 }
 
-/// A `CrashProcess` crash starts: not ready, not live. Never waits on a lock another thread
-/// may hold for long (a receiver is updated only if the registry is free).
+/// A `CrashProcess` crash starts: not ready, not live ([`report`] reads the flag at once). The
+/// receivers are told too, once the registry is free: other threads hold its lock only for a
+/// copy, so it is tried for at most ~50 ms, never waited on (the crash must go on).
 fn crash_started() {
     CRASHING.store(true, Ordering::Release);
-    let registry = match REGISTRY.try_lock() {
-        Ok(registry) => registry,
-        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-        Err(TryLockError::WouldBlock) => return,
-    };
-    registry.publish();
+    for _ in 0..50 {
+        match REGISTRY.try_lock() {
+            Ok(registry) => return registry.publish(),
+            Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner().publish(),
+            Err(TryLockError::WouldBlock) => {
+                std::thread::sleep(std::time::Duration::from_millis(1))
+            }
+        }
+    }
 }
 
 /// The health of one running instance of a task component, as supervision reports it. Dropped
