@@ -72,7 +72,9 @@ impl<T> UserValue<T> {
             return Ok(());
         }
         // SAFETY: the caller hands the value over to be dropped once, here.
-        catch_as(site, recovery, || unsafe { ManuallyDrop::drop(&mut self.0) })
+        catch_as(site, recovery, || unsafe {
+            ManuallyDrop::drop(&mut self.0)
+        })
     }
 
     /// Drops the value in the guard that is running (a future's last poll drops it there, so
@@ -155,9 +157,16 @@ impl<S: Borrow<Site>, T> DropGuarded<S, T> {
         self.value.get_mut()
     }
 
+    /// The value, handed back to its user (a blocking job's closure, called).
     #[inline]
-    pub(crate) fn site(&self) -> &Site {
-        self.site.borrow()
+    pub(crate) fn into_inner(self) -> T {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped: the value is taken once, and the site (the only
+        // other field with a drop) dropped once.
+        unsafe {
+            std::ptr::drop_in_place(&mut this.site);
+            std::ptr::read(&this.value).into_inner()
+        }
     }
 }
 

@@ -261,6 +261,11 @@ impl<F: Future, S: AsSite, P: SpanSlot> Future for TaskFuture<F, S, P> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        poll_guarded_in(this.inner.as_pin_mut(), this.site.site(), this.span.span(), cx)
+        poll_guarded_in(
+            this.inner.as_pin_mut(),
+            this.site.site(),
+            this.span.span(),
+            cx,
+        )
     }
 }

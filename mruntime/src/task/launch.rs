@@ -6,7 +6,7 @@ use std::future::Future;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::guard::{GuardedFuture, catch};
+use crate::guard::{DropGuarded, GuardedFuture, Recovery, catch};
 use crate::panic::Panicked;
 use crate::policy::RestartPolicy;
 use crate::site::{AsSite, Site};
@@ -116,8 +116,10 @@ where
     let (ctx, membership) = placement.enter(meta);
     let id = membership.as_ref().map(Membership::id);
     let lifecycle = telemetry::task_metrics_enabled().then(|| TaskLifecycle::start(meta));
+    // A job the runtime drops before it starts drops `f` in its guard.
+    let f = DropGuarded::new(meta, Recovery::Guard, f);
     let join = spawn_blocking_prepared(move || {
-        let result = span.in_scope(|| catch(site.site(), || f(ctx)));
+        let result = span.in_scope(|| catch(site.site(), || f.into_inner()(ctx)));
         if let Some(membership) = &membership {
             membership.finished(&result);
         }

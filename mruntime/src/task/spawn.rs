@@ -5,7 +5,7 @@ use std::future::Future;
 
 use tokio::task::JoinHandle;
 
-use crate::guard::{TaskFuture, catch};
+use crate::guard::{DropGuarded, Recovery, TaskFuture, catch};
 use crate::panic::Panicked;
 use crate::policy::PanicPolicy;
 use crate::site::{AsSite, Site};
@@ -89,9 +89,11 @@ where
     let meta = site.static_site();
     let lifecycle =
         telemetry::task_metrics_enabled().then(|| telemetry::TaskLifecycle::start(meta));
+    // A job the runtime drops before it starts drops `f` in its guard.
+    let f = DropGuarded::new(meta, Recovery::Guard, f);
     let join = crate::spawn::blocking(move || {
         let _entered = span.enter();
-        let result = catch(site.site(), f);
+        let result = catch(site.site(), || f.into_inner()());
         if let Some(lifecycle) = lifecycle {
             lifecycle.finish(result.is_err());
         }

@@ -81,7 +81,7 @@ pub(crate) async fn supervise<S, F, Fut>(
     site: S,
     restart: RestartPolicy,
     ctx: TaskContext,
-    mut factory: F,
+    factory: F,
 ) -> Result<Fut::Output, Panicked>
 where
     S: AsSite,
@@ -89,12 +89,15 @@ where
     Fut: Future,
 {
     let site = site.site();
+    // The factory (and what its closure captured) is dropped in a guard too, when the task ends
+    // or is aborted.
+    let mut factory = DropGuarded::new(site, Recovery::Guard, factory);
     let mut supervisor = Supervisor::new(restart, ctx);
     loop {
         let attempt = supervisor.attempt;
         let started = Instant::now();
         let ctx = supervisor.ctx.for_attempt(attempt);
-        let outcome = run_attempt(site, attempt, || factory(ctx)).await;
+        let outcome = run_attempt(site, attempt, || factory.get_mut()(ctx)).await;
         match outcome {
             Ok(output) => return Ok(output),
             Err(panicked) => supervisor.after_panic(site, panicked, started).await?,
@@ -131,13 +134,16 @@ pub(crate) async fn supervise_blocking<S, F, T>(
     site: S,
     restart: RestartPolicy,
     ctx: TaskContext,
-    mut body: F,
+    body: F,
 ) -> Result<T, Panicked>
 where
     S: AsSite + Copy,
     F: FnMut(TaskContext) -> T + Send + 'static,
     T: Send + 'static,
 {
+    // The body goes to the blocking pool and back each attempt; it is dropped in a guard when
+    // the task ends, or by the runtime if a job never starts.
+    let mut body = DropGuarded::new(site.static_site(), Recovery::Guard, body);
     let mut supervisor = Supervisor::new(restart, ctx);
     loop {
         let attempt = supervisor.attempt;
@@ -145,8 +151,11 @@ where
         let ctx = supervisor.ctx.for_attempt(attempt);
         let span = telemetry::attempt_span(site.site(), attempt);
         let job = spawn_blocking_prepared(move || {
-            let outcome =
-                span.in_scope(|| catch_as(site.site(), Recovery::Attempt(attempt), || body(ctx)));
+            let outcome = span.in_scope(|| {
+                catch_as(site.site(), Recovery::Attempt(attempt), || {
+                    body.get_mut()(ctx)
+                })
+            });
             (body, outcome)
         });
         let outcome = match job.await {
