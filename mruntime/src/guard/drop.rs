@@ -118,6 +118,41 @@ pub(crate) fn drop_guarded<T>(site: &Site, recovery: Recovery, value: T) -> Resu
     unsafe { value.drop_guarded(site, recovery) }
 }
 
+/// A task's output, from its end until its handle takes it. Nobody may: tokio drops the
+/// output of a task whose handle is gone (and swallows a panic there, unreported), so an output
+/// not taken is dropped in a guard of the task's site instead. One pointer more than the value.
+pub(crate) struct TaskOutput<T> {
+    value: UserValue<T>,
+    site: &'static Site,
+}
+
+impl<T> TaskOutput<T> {
+    #[inline(always)]
+    pub(crate) fn new(value: T, site: &'static Site) -> Self {
+        TaskOutput {
+            value: UserValue::new(value),
+            site,
+        }
+    }
+
+    /// The output, handed to the task's handle.
+    #[inline(always)]
+    pub(crate) fn into_inner(self) -> T {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped: the value is taken once (the site has no drop).
+        unsafe { std::ptr::read(&this.value) }.into_inner()
+    }
+}
+
+impl<T> Drop for TaskOutput<T> {
+    #[inline]
+    fn drop(&mut self) {
+        // Reported already if it panics; nobody wanted the output.
+        // SAFETY: the value is dropped here, once, and never used again.
+        let _ = unsafe { self.value.drop_guarded(self.site, Recovery::Guard) };
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A value of the user's that is dropped inside a guard of `site` when this is dropped: a
     /// supervised task's attempt (polled by hand), its factory, a task's output not taken.

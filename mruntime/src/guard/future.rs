@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use tracing::Span;
 
-use crate::guard::{Recovery, UserValue, catch};
+use crate::guard::{Recovery, TaskOutput, UserValue, catch};
 use crate::panic::Panicked;
 use crate::site::{AsSite, Site};
 
@@ -256,16 +256,15 @@ impl<F, S: AsSite, P> TaskFuture<F, S, P> {
 }
 
 impl<F: Future, S: AsSite, P: SpanSlot> Future for TaskFuture<F, S, P> {
-    type Output = Result<F::Output, Panicked>;
+    type Output = Result<TaskOutput<F::Output>, Panicked>;
 
+    /// The output is handed on guarded ([`TaskOutput`]): `S` is a `&'static Site` for every
+    /// spawn, so that costs no lookup.
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        poll_guarded_in(
-            this.inner.as_pin_mut(),
-            this.site.site(),
-            this.span.span(),
-            cx,
-        )
+        let site = this.site;
+        poll_guarded_in(this.inner.as_pin_mut(), site.site(), this.span.span(), cx)
+            .map(|output| output.map(|value| TaskOutput::new(value, site.static_site())))
     }
 }

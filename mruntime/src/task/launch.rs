@@ -6,7 +6,7 @@ use std::future::Future;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::guard::{DropGuarded, GuardedFuture, Recovery, catch};
+use crate::guard::{DropGuarded, GuardedFuture, Recovery, TaskOutput, catch};
 use crate::panic::Panicked;
 use crate::policy::RestartPolicy;
 use crate::site::{AsSite, Site};
@@ -45,6 +45,7 @@ impl Placement<'_> {
     {
         let id = membership.as_ref().map(Membership::id);
         let lifecycle = telemetry::task_metrics_enabled().then(|| TaskLifecycle::start(&site));
+        let meta = crate::site::interned(&site);
         let join = spawn_prepared(async move {
             let result = body.await;
             if let Some(membership) = &membership {
@@ -53,12 +54,12 @@ impl Placement<'_> {
             if let Some(lifecycle) = lifecycle {
                 lifecycle.finish(result.is_err());
             }
-            result
+            result.map(|value| TaskOutput::new(value, meta))
         });
         if let (Some(group), Some(id)) = (self.group, id) {
             group.set_abort_handle(id, join.abort_handle());
         }
-        TaskHandle::new(join, crate::site::interned(&site))
+        TaskHandle::new(join, meta)
     }
 }
 
@@ -126,7 +127,7 @@ where
         if let Some(lifecycle) = lifecycle {
             lifecycle.finish(result.is_err());
         }
-        result
+        result.map(|value| TaskOutput::new(value, meta))
     });
     if let (Some(group), Some(id)) = (placement.group, id) {
         group.set_abort_handle(id, join.abort_handle());
