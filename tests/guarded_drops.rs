@@ -23,10 +23,10 @@ use bytes::Bytes;
 use futures_core::Stream;
 use http::{Request, Response};
 use http_body::{Body, Frame};
-use mruntime::PanicPolicy::KeepRunning;
+use mruntime::PanicPolicy::{CrashProcess, KeepRunning};
 use mruntime::tower::{BodyPanicked, RecoverLayer};
 use mruntime::{Panicked, Site};
-use mruntime_tests::{Capture, keep_reports, reports_of};
+use mruntime_tests::{Capture, child_scenario, keep_reports, reports_of, run_child};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 /// What the inner value's poll panics with.
@@ -165,6 +165,28 @@ fn assert_reported_once<R>(
         "{case}: a drop ran while unwinding"
     );
     result
+}
+
+/// Runs every case (a name and its check), then fails naming each case that failed.
+fn run_cases(cases: Vec<(String, Box<dyn FnOnce() + '_>)>) {
+    let total = cases.len();
+    let mut failed = Vec::new();
+    for (case, check) in cases {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(check)) {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            failed.push(format!("{case}: {message}"));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {total} cases failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 /// Runs `consume` in `place` (on `rt`), the wrapper made there by `make`; returns what
@@ -386,27 +408,43 @@ fn a_stream_whose_drop_panics_is_dropped_in_its_guard_at_every_point_in_every_pl
     let capture = Capture::new();
     let _guard = capture.set_default();
     let rt = capture.current_thread_runtime();
-    let mut cases = 0;
+    let mut cases: Vec<(String, Box<dyn FnOnce()>)> = Vec::new();
     for point in POINTS {
         for place in PLACES {
+            let (capture, rt) = (&capture, &rt);
             let case = format!("guard_stream {point:?} in {place:?}");
-            let seen = assert_reported_once(&capture, STREAM, &point.reported(), &case, || {
-                in_place(&rt, place, guard_stream, point, consume_stream)
-            });
-            assert_eq!(seen, expected_items(point), "{case}: items");
-
+            cases.push((
+                case.clone(),
+                Box::new(move || {
+                    let seen =
+                        assert_reported_once(capture, STREAM, &point.reported(), &case, || {
+                            in_place(rt, place, guard_stream, point, consume_stream)
+                        });
+                    assert_eq!(seen, expected_items(point), "{case}: items");
+                }),
+            ));
             let case = format!("#[recover] stream {point:?} in {place:?}");
-            let seen =
-                assert_reported_once(&capture, RECOVER_STREAM, &point.reported(), &case, || {
-                    in_place(&rt, place, recover_stream_boxed, point, |s, p| {
-                        consume_stream(s.get_mut().as_mut(), p)
-                    })
-                });
-            assert_eq!(seen, expected_items(point), "{case}: items");
-            cases += 2;
+            cases.push((
+                case.clone(),
+                Box::new(move || {
+                    let seen = assert_reported_once(
+                        capture,
+                        RECOVER_STREAM,
+                        &point.reported(),
+                        &case,
+                        || {
+                            in_place(rt, place, recover_stream_boxed, point, |s, p| {
+                                consume_stream(s.get_mut().as_mut(), p)
+                            })
+                        },
+                    );
+                    assert_eq!(seen, expected_items(point), "{case}: items");
+                }),
+            ));
         }
     }
-    assert_eq!(cases, 48);
+    assert_eq!(cases.len(), 48);
+    run_cases(cases);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -499,25 +537,39 @@ fn a_future_whose_drop_panics_is_dropped_in_its_guard_at_every_point_in_every_pl
     let capture = Capture::new();
     let _guard = capture.set_default();
     let rt = capture.current_thread_runtime();
-    let mut cases = 0;
+    let mut cases: Vec<(String, Box<dyn FnOnce()>)> = Vec::new();
     for point in POINTS {
         for place in PLACES {
+            let (capture, rt) = (&capture, &rt);
             let case = format!("guard_future {point:?} in {place:?}");
-            let seen = assert_reported_once(&capture, FUTURE, &point.reported(), &case, || {
-                in_place(&rt, place, guard_future, point, consume_future)
-            });
-            assert_eq!(seen, expected_output(point), "{case}: output");
-
+            cases.push((
+                case.clone(),
+                Box::new(move || {
+                    let seen =
+                        assert_reported_once(capture, FUTURE, &point.reported(), &case, || {
+                            in_place(rt, place, guard_future, point, consume_future)
+                        });
+                    assert_eq!(seen, expected_output(point), "{case}: output");
+                }),
+            ));
             let case = format!("#[recover] async {point:?} in {place:?}");
-            let seen =
-                assert_reported_once(&capture, RECOVER_FUTURE, &point.reported(), &case, || {
-                    in_place(&rt, place, recover_future, point, consume_future)
-                });
-            assert_eq!(seen, expected_output(point), "{case}: output");
-            cases += 2;
+            cases.push((
+                case.clone(),
+                Box::new(move || {
+                    let seen = assert_reported_once(
+                        capture,
+                        RECOVER_FUTURE,
+                        &point.reported(),
+                        &case,
+                        || in_place(rt, place, recover_future, point, consume_future),
+                    );
+                    assert_eq!(seen, expected_output(point), "{case}: output");
+                }),
+            ));
         }
     }
-    assert_eq!(cases, 48);
+    assert_eq!(cases.len(), 48);
+    run_cases(cases);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -622,16 +674,417 @@ fn a_body_whose_drop_panics_is_dropped_in_its_guard_at_every_point_in_every_plac
     let capture = Capture::new();
     let _guard = capture.set_default();
     let rt = capture.current_thread_runtime();
-    let mut cases = 0;
+    let mut cases: Vec<(String, Box<dyn FnOnce()>)> = Vec::new();
     for point in POINTS {
         for place in PLACES {
+            let (capture, rt) = (&capture, &rt);
             let case = format!("body {point:?} in {place:?}");
-            let seen = assert_reported_once(&capture, BODY, &point.reported(), &case, || {
-                in_place(&rt, place, guarded_body, point, consume_body)
-            });
-            assert_eq!(seen, expected_frames(point), "{case}: frames");
-            cases += 1;
+            cases.push((
+                case.clone(),
+                Box::new(move || {
+                    let seen =
+                        assert_reported_once(capture, BODY, &point.reported(), &case, || {
+                            in_place(rt, place, guarded_body, point, consume_body)
+                        });
+                    assert_eq!(seen, expected_frames(point), "{case}: frames");
+                }),
+            ));
         }
     }
-    assert_eq!(cases, 24);
+    assert_eq!(cases.len(), 24);
+    run_cases(cases);
+}
+
+/// An empty body (`is_end_stream` at once) whose `Drop` panics: still guarded.
+struct EmptyBombBody;
+
+impl Drop for EmptyBombBody {
+    fn drop(&mut self) {
+        explode();
+    }
+}
+
+impl Body for EmptyBombBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn an_empty_body_whose_drop_panics_is_guarded_too() {
+    let _turn = turn();
+    keep_reports();
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let mut service = RecoverLayer::new(BODY).layer(service_fn(|_: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(EmptyBombBody))
+    }));
+    assert_reported_once(&capture, BODY, &[DROP_PANIC], "empty body", || {
+        let mut future = Box::pin(service.call(Request::new(())));
+        let Poll::Ready(Ok(response)) = future.as_mut().poll(&mut no_op_cx()) else {
+            panic!("the handler answers at once");
+        };
+        assert!(response.body().is_end_stream());
+        catch_unwind(AssertUnwindSafe(move || drop(response)))
+            .expect("the body's drop unwound into the server");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A task's output, a supervised task's factory, a blocking job's closure
+
+const TASKS: &str = "drops-task";
+const OUTPUT_PANIC: &str = "drop of the task's output failed";
+const FACTORY_PANIC: &str = "drop of the task's factory failed";
+
+/// A task's output whose `Drop` panics.
+#[derive(Debug)]
+struct BombOutput;
+
+impl Drop for BombOutput {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            DROPPED_WHILE_UNWINDING.fetch_add(1, Ordering::SeqCst);
+        } else {
+            panic!("{OUTPUT_PANIC}");
+        }
+    }
+}
+
+/// What a supervised task's factory captures: its `Drop` panics.
+struct BombCapture;
+
+impl Drop for BombCapture {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            DROPPED_WHILE_UNWINDING.fetch_add(1, Ordering::SeqCst);
+        } else {
+            panic!("{FACTORY_PANIC}");
+        }
+    }
+}
+
+/// Every way to start a guarded task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spawn {
+    Spawn,
+    SafeGo,
+    SpawnBlocking,
+    Task,
+    TaskBlocking,
+    Supervised,
+    SupervisedBlocking,
+}
+
+const SPAWNS: [Spawn; 7] = [
+    Spawn::Spawn,
+    Spawn::SafeGo,
+    Spawn::SpawnBlocking,
+    Spawn::Task,
+    Spawn::TaskBlocking,
+    Spawn::Supervised,
+    Spawn::SupervisedBlocking,
+];
+
+/// What becomes of the task's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// The handle is detached before the task ends: tokio drops the output at the end.
+    Detached,
+    /// The handle is dropped, by code outside every guard, after the task ended.
+    DroppedAfterEnd,
+    /// The handle is awaited: the output is the caller's, and so is its drop.
+    Awaited,
+}
+
+const FATES: [Fate; 3] = [Fate::Detached, Fate::DroppedAfterEnd, Fate::Awaited];
+
+impl Spawn {
+    fn start(self) -> mruntime::TaskHandle<BombOutput> {
+        let restart = mruntime::RestartPolicy::from_millis(3, 60_000, 1, 10);
+        match self {
+            Spawn::Spawn => mruntime::spawn(TASKS, "spawn", KeepRunning, async { BombOutput }),
+            Spawn::SafeGo => {
+                mruntime::safe_go!(component = "drops-task", name = "safe_go", async {
+                    BombOutput
+                })
+            }
+            Spawn::SpawnBlocking => {
+                mruntime::spawn_blocking(TASKS, "spawn_blocking", KeepRunning, || BombOutput)
+            }
+            Spawn::Task => mruntime::Task::new(TASKS, "task").spawn(|_| async { BombOutput }),
+            Spawn::TaskBlocking => {
+                mruntime::Task::new(TASKS, "task_blocking").spawn_blocking(|_| BombOutput)
+            }
+            Spawn::Supervised => {
+                let held = BombCapture;
+                mruntime::Task::new(TASKS, "supervised")
+                    .restart(restart)
+                    .spawn(move |_| {
+                        let _held = &held;
+                        async { BombOutput }
+                    })
+            }
+            Spawn::SupervisedBlocking => {
+                let held = BombCapture;
+                mruntime::Task::new(TASKS, "supervised_blocking")
+                    .restart(restart)
+                    .spawn_blocking(move |_| {
+                        let _held = &held;
+                        BombOutput
+                    })
+            }
+        }
+    }
+
+    /// The panics its end reports: the factory's drop for a supervised task, the output's when
+    /// nobody takes it.
+    fn reported(self, fate: Fate) -> Vec<&'static str> {
+        let mut reported = Vec::new();
+        if matches!(self, Spawn::Supervised | Spawn::SupervisedBlocking) {
+            reported.push(FACTORY_PANIC);
+        }
+        if fate != Fate::Awaited {
+            reported.push(OUTPUT_PANIC);
+        }
+        reported
+    }
+}
+
+/// Runs `rt` until `component` has `count` reports (bounded: a blocking thread may take a
+/// moment to drop what it ran).
+fn until_reported(rt: &tokio::runtime::Runtime, component: &str, count: usize) {
+    rt.block_on(async {
+        for _ in 0..400 {
+            if reports_of(component).len() >= count {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    });
+}
+
+#[test]
+fn what_a_task_leaves_behind_is_dropped_in_its_guard_whoever_lets_go_of_it() {
+    let _turn = turn();
+    keep_reports();
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let mut cases: Vec<(String, Box<dyn FnOnce()>)> = Vec::new();
+    for spawn in SPAWNS {
+        for fate in FATES {
+            let (capture, rt) = (&capture, &rt);
+            let case = format!("{spawn:?}, output {fate:?}");
+            cases.push((
+                case.clone(),
+                Box::new(move || {
+                    let expected = spawn.reported(fate);
+                    let mut reported: Vec<String> = Vec::new();
+                    let before = reports_of(TASKS).len();
+                    let events_before = capture.panic_events().len();
+                    match fate {
+                        Fate::Detached => {
+                            let _entered = rt.enter();
+                            spawn.start().detach();
+                        }
+                        Fate::DroppedAfterEnd => {
+                            let handle = {
+                                let _entered = rt.enter();
+                                spawn.start()
+                            };
+                            rt.block_on(async {
+                                for _ in 0..400 {
+                                    if handle.is_finished() {
+                                        break;
+                                    }
+                                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                                }
+                            });
+                            assert!(handle.is_finished(), "{case}: the task did not end");
+                            catch_unwind(AssertUnwindSafe(move || drop(handle)))
+                                .expect("the output's drop unwound into unguarded code");
+                        }
+                        Fate::Awaited => {
+                            let output = rt
+                                .block_on(async { spawn.start().await })
+                                .expect("the task ended with its output");
+                            // The caller's own drop: not ours to guard, and not reported.
+                            let dropped = catch_unwind(AssertUnwindSafe(move || drop(output)));
+                            assert!(dropped.is_err(), "{case}: the caller drops its output");
+                        }
+                    }
+                    until_reported(rt, TASKS, before + expected.len());
+                    // Let a late (wrong) report show up.
+                    rt.block_on(async {
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await
+                    });
+                    reported.extend(
+                        reports_of(TASKS)[before..]
+                            .iter()
+                            .map(|r| r.message.clone()),
+                    );
+                    reported.sort();
+                    let mut expected: Vec<String> =
+                        expected.iter().map(|m| (*m).to_owned()).collect();
+                    expected.sort();
+                    assert_eq!(reported, expected, "{case}: reports");
+                    let events = capture.panic_events().len() - events_before;
+                    assert_eq!(events, expected.len(), "{case}: panic.recovered events");
+                }),
+            ));
+        }
+    }
+    assert_eq!(cases.len(), 21);
+    run_cases(cases);
+    assert_eq!(DROPPED_WHILE_UNWINDING.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_blocking_job_the_runtime_drops_before_it_starts_drops_its_closure_in_its_guard() {
+    const QUEUED: &str = "drops-queued";
+    let _turn = turn();
+    keep_reports();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (started, has_started) = std::sync::mpsc::channel::<()>();
+    {
+        let _entered = rt.enter();
+        // Holds the one blocking thread until released.
+        mruntime::spawn_blocking(QUEUED, "holder", KeepRunning, move || {
+            let _ = started.send(());
+            let _ = released.recv_timeout(std::time::Duration::from_secs(10));
+        })
+        .detach();
+        has_started
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the holder started");
+        let held = BombCapture;
+        mruntime::spawn_blocking(QUEUED, "queued", KeepRunning, move || {
+            let _held = &held;
+        })
+        .detach();
+    }
+    rt.shutdown_background();
+    let _ = release.send(());
+    for _ in 0..400 {
+        if !reports_of(QUEUED).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let reports = reports_of(QUEUED);
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0].message, FACTORY_PANIC);
+    assert_eq!(reports[0].name, "queued");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A drop-bomb payload, and the policy
+
+/// A panic payload whose own `Drop` panics.
+struct PayloadBomb;
+
+impl Drop for PayloadBomb {
+    fn drop(&mut self) {
+        panic!("the payload's drop");
+    }
+}
+
+/// Yields `Ok(0)`, then panics with a [`PayloadBomb`]; its `Drop` panics.
+struct BombPayloadStream(u32);
+
+impl Drop for BombPayloadStream {
+    fn drop(&mut self) {
+        explode();
+    }
+}
+
+impl Stream for BombPayloadStream {
+    type Item = Result<u32, RowError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.0 == 1 {
+            std::panic::panic_any(PayloadBomb);
+        }
+        self.0 += 1;
+        Poll::Ready(Some(Ok(0)))
+    }
+}
+
+#[test]
+fn a_drop_bomb_payload_and_a_drop_bomb_stream_still_give_the_last_item_then_the_end() {
+    const COMPONENT: &str = "drops-payload";
+    let _turn = turn();
+    keep_reports();
+    let seen = catch_unwind(|| {
+        let mut stream = Box::pin(mruntime::guard_stream(
+            COMPONENT,
+            "rows",
+            KeepRunning,
+            BombPayloadStream(0),
+        ));
+        let seen = consume_stream(stream.as_mut(), Point::AfterPollPanic);
+        drop(stream);
+        seen
+    })
+    .expect("nothing unwinds into the consumer");
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen[0], Some(Ok(0)));
+    assert!(matches!(seen[1], Some(Err(_))), "{seen:?}");
+    assert_eq!(seen[2..], [None, None]);
+    let reports: Vec<String> = reports_of(COMPONENT)
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert_eq!(reports[1], DROP_PANIC);
+}
+
+#[test]
+fn a_crash_process_stream_whose_drop_panics_at_its_end_ends_the_process_after_reporting() {
+    if child_scenario().as_deref() == Some("crash_drop") {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        let mut stream = Box::pin(mruntime::guard_stream(
+            "drops-crash",
+            "journal",
+            CrashProcess,
+            BombStream::new(Point::AtEnd),
+        ));
+        let seen = consume_stream(stream.as_mut(), Point::AtEnd);
+        println!("SURVIVED with {seen:?}");
+        return;
+    }
+    let outcome = run_child(
+        "a_crash_process_stream_whose_drop_panics_at_its_end_ends_the_process_after_reporting",
+        "crash_drop",
+    );
+    assert!(outcome.aborted(), "expected SIGABRT: {outcome:#?}");
+    assert!(!outcome.stdout.contains("SURVIVED"), "{outcome:#?}");
+    let line = outcome
+        .stderr
+        .lines()
+        .find(|l| l.contains("panic.recovered"))
+        .unwrap_or_else(|| panic!("no panic.recovered line: {outcome:#?}"));
+    assert!(line.contains(DROP_PANIC), "{line}");
+    assert!(line.contains(r#"policy="CrashProcess""#), "{line}");
 }

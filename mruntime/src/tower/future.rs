@@ -292,8 +292,8 @@ where
             unreachable!("the state was Polling")
         };
         let (parts, body) = response.into_parts();
-        let body = if body.is_end_stream() {
-            // An empty body (`()`, `Empty`, a 204's) has nothing to guard.
+        let body = if !std::mem::needs_drop::<B>() && body.is_end_stream() {
+            // An empty body with no drop to run (`()`, `Empty`) has nothing to guard.
             RecoverBody::new(body)
         } else {
             RecoverBody::guarded(body, held.into_guard())
