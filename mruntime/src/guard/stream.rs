@@ -46,6 +46,41 @@ pin_project_lite::pin_project! {
     /// The boundary: the items it yielded are the consumer's, and so are their drops; the
     /// [`Panicked`] of a last item never panics when dropped (its payload is contained).
     ///
+    /// ```
+    /// use std::pin::{Pin, pin};
+    /// use std::task::{Context, Poll};
+    ///
+    /// use futures_core::{FusedStream, Stream};
+    /// use mruntime::{PanicPolicy, Panicked};
+    ///
+    /// /// Yields one row, then ends; its `Drop` is broken.
+    /// struct Cursor(bool);
+    ///
+    /// impl Stream for Cursor {
+    ///     type Item = Result<u32, Panicked>;
+    ///
+    ///     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    ///         Poll::Ready((!std::mem::replace(&mut self.0, true)).then_some(Ok(1)))
+    ///     }
+    /// }
+    ///
+    /// impl Drop for Cursor {
+    ///     fn drop(&mut self) {
+    ///         panic!("connection already closed");
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut rows = pin!(mruntime::guard_stream("ledger", "rows", PanicPolicy::KeepRunning, Cursor(false)));
+    /// let first = std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await;
+    /// assert!(matches!(first, Some(Ok(1))));
+    /// // The cursor is dropped at its end, in the guard: its panic is reported once, and the
+    /// // consumer gets the end.
+    /// assert!(std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await.is_none());
+    /// assert!(rows.is_terminated());
+    /// # }
+    /// ```
+    ///
     /// Made by [`guard_stream`] and by `#[recover]` on a fn returning `impl Stream`.
     #[must_use = "streams do nothing unless polled"]
     pub struct GuardedStream<St, S: AsSite = Site> {
@@ -186,6 +221,12 @@ where
 /// `Err(E::from(panicked))`, so a consumer sees the items produced before the panic, then one
 /// error, then the end. The stream is polled inside a span created now, as a child of the current
 /// span. `#[recover]` on a fn returning `impl Stream` expands to the same guard.
+///
+/// Every drop of `stream` runs in the guard too (see [`GuardedStream`]'s "Drops"): at its end,
+/// after a caught panic, and when the guarded stream is dropped before that, whoever drops it,
+/// even code outside every guard. A panic in `stream`'s `Drop` is reported once; the consumer
+/// still gets the one last item after a caught panic, and `None` at the end. The items already
+/// yielded are the consumer's: their drops are not guarded.
 ///
 /// ```
 /// use std::pin::pin;

@@ -71,7 +71,9 @@ impl From<Panicked> for TaskError {
 ///
 /// Awaiting it gives `Ok(value)`, `Err(TaskError::Panicked(_))` or `Err(TaskError::Cancelled)`.
 /// [`detach`](Self::detach) (or dropping it) lets the task run on unobserved; its panics are
-/// still reported.
+/// still reported. So is a panic in the `Drop` of the value it returns when nobody takes that
+/// value (the handle detached, or dropped after the task ended): the value is dropped in a
+/// guard of the task's site. A value you took by awaiting is yours, and so is its drop.
 #[must_use = "await the TaskHandle, keep it to abort the task, or call `.detach()`"]
 pub struct TaskHandle<T> {
     // The output stays guarded until taken (see `TaskOutput`).

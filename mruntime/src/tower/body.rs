@@ -166,6 +166,12 @@ pin_project_lite::pin_project! {
     /// guard, with the request as the one being served (so a panic is reported once, with the
     /// request's method and path) and inside the request's span.
     ///
+    /// The inner body is dropped inside the guard too, wherever that happens: after a panic
+    /// while it is polled, when the body is dropped unread, at its end or mid-stream (a client
+    /// that went away), by whatever code drops it. A panic in its `Drop` is reported once with
+    /// the request and never unwinds into the server. The body of an answer to a panic (what a
+    /// [`PanicResponse`](super::PanicResponse) returns) is passed through unguarded.
+    ///
     /// A panic while it is polled ends it: a gRPC call's body ends with a trailers frame
     /// `grpc-status: 13` (INTERNAL) and the fixed
     /// [`GRPC_PANIC_MESSAGE`](super::GRPC_PANIC_MESSAGE), after the messages already sent; any
