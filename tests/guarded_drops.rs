@@ -776,24 +776,26 @@ impl Drop for BombCapture {
 
 /// Every way to start a guarded task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Spawn {
-    Spawn,
+enum Start {
+    /// `mruntime::spawn`.
+    Function,
     SafeGo,
-    SpawnBlocking,
+    /// `mruntime::spawn_blocking`.
+    FunctionBlocking,
     Task,
     TaskBlocking,
     Supervised,
     SupervisedBlocking,
 }
 
-const SPAWNS: [Spawn; 7] = [
-    Spawn::Spawn,
-    Spawn::SafeGo,
-    Spawn::SpawnBlocking,
-    Spawn::Task,
-    Spawn::TaskBlocking,
-    Spawn::Supervised,
-    Spawn::SupervisedBlocking,
+const STARTS: [Start; 7] = [
+    Start::Function,
+    Start::SafeGo,
+    Start::FunctionBlocking,
+    Start::Task,
+    Start::TaskBlocking,
+    Start::Supervised,
+    Start::SupervisedBlocking,
 ];
 
 /// What becomes of the task's output.
@@ -809,24 +811,24 @@ enum Fate {
 
 const FATES: [Fate; 3] = [Fate::Detached, Fate::DroppedAfterEnd, Fate::Awaited];
 
-impl Spawn {
+impl Start {
     fn start(self) -> mruntime::TaskHandle<BombOutput> {
         let restart = mruntime::RestartPolicy::from_millis(3, 60_000, 1, 10);
         match self {
-            Spawn::Spawn => mruntime::spawn(TASKS, "spawn", KeepRunning, async { BombOutput }),
-            Spawn::SafeGo => {
+            Start::Function => mruntime::spawn(TASKS, "spawn", KeepRunning, async { BombOutput }),
+            Start::SafeGo => {
                 mruntime::safe_go!(component = "drops-task", name = "safe_go", async {
                     BombOutput
                 })
             }
-            Spawn::SpawnBlocking => {
+            Start::FunctionBlocking => {
                 mruntime::spawn_blocking(TASKS, "spawn_blocking", KeepRunning, || BombOutput)
             }
-            Spawn::Task => mruntime::Task::new(TASKS, "task").spawn(|_| async { BombOutput }),
-            Spawn::TaskBlocking => {
+            Start::Task => mruntime::Task::new(TASKS, "task").spawn(|_| async { BombOutput }),
+            Start::TaskBlocking => {
                 mruntime::Task::new(TASKS, "task_blocking").spawn_blocking(|_| BombOutput)
             }
-            Spawn::Supervised => {
+            Start::Supervised => {
                 let held = BombCapture;
                 mruntime::Task::new(TASKS, "supervised")
                     .restart(restart)
@@ -835,7 +837,7 @@ impl Spawn {
                         async { BombOutput }
                     })
             }
-            Spawn::SupervisedBlocking => {
+            Start::SupervisedBlocking => {
                 let held = BombCapture;
                 mruntime::Task::new(TASKS, "supervised_blocking")
                     .restart(restart)
@@ -851,7 +853,7 @@ impl Spawn {
     /// nobody takes it.
     fn reported(self, fate: Fate) -> Vec<&'static str> {
         let mut reported = Vec::new();
-        if matches!(self, Spawn::Supervised | Spawn::SupervisedBlocking) {
+        if matches!(self, Start::Supervised | Start::SupervisedBlocking) {
             reported.push(FACTORY_PANIC);
         }
         if fate != Fate::Awaited {
@@ -882,7 +884,7 @@ fn what_a_task_leaves_behind_is_dropped_in_its_guard_whoever_lets_go_of_it() {
     let _guard = capture.set_default();
     let rt = capture.current_thread_runtime();
     let mut cases: Vec<(String, Box<dyn FnOnce()>)> = Vec::new();
-    for spawn in SPAWNS {
+    for spawn in STARTS {
         for fate in FATES {
             let (capture, rt) = (&capture, &rt);
             let case = format!("{spawn:?}, output {fate:?}");
