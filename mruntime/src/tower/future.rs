@@ -192,6 +192,24 @@ impl<F, P, B> Drop for ResponseFuture<F, P, B> {
     }
 }
 
+/// The answer to a panic while the handler's future was polled: the future is dropped (in the
+/// request's guard) and the answer made.
+#[cold]
+#[inline(never)]
+fn after_panic<F, P, B>(
+    guard: &BodyGuard,
+    state: Pin<&mut State<F, B>>,
+    on_panic: &P,
+    panicked: crate::panic::Panicked,
+) -> Response<RecoverBody<B>>
+where
+    P: PanicResponse<B>,
+{
+    let answer = answer(&guard.served, on_panic, panicked);
+    release(guard, state);
+    answer
+}
+
 /// Drops what `state` holds for the handler, in the request's guard and span, leaving it
 /// `Answered { response: None }`. A panic there is reported with the request (and its policy
 /// applied); nothing is waiting for it.
@@ -263,28 +281,34 @@ where
                 }
             })
         };
-        if done {
-            // `UserValue` has no drop of its own: this only forgets the dropped future. A panic
-            // in its drop is reported already; the response stands.
-            state.set(State::Answered { response: None });
-        }
-        let response = match caught {
-            // SAFETY: the closure wrote before it returned, or before the drop that panicked.
-            _ if done => match unsafe { polled.assume_init() } {
-                Poll::Pending => unreachable!("done after Ready"),
-                Poll::Ready(Err(error)) => {
+        if !done {
+            return match caught {
+                Ok(()) => Poll::Pending,
+                Err(panicked) => {
+                    let answer = after_panic(guard, state, &*this.on_panic, panicked);
                     this.held = None;
-                    return Poll::Ready(Err(error));
+                    Poll::Ready(Ok(answer))
                 }
-                Poll::Ready(Ok(response)) => response,
-            },
-            Ok(()) => return Poll::Pending,
-            Err(panicked) => {
-                let answer = answer(&guard.served, &*this.on_panic, panicked);
-                release(guard, state);
+            };
+        }
+        // SAFETY: the state is `Polling` with its future dropped: a `UserValue`, no drop of its
+        // own, so overwriting it drops nothing (and the drop glue stays out of this hot path).
+        // A panic in the future's drop is reported already; the response stands.
+        unsafe {
+            std::ptr::write(
+                state.get_unchecked_mut(),
+                State::Answered { response: None },
+            )
+        };
+        // SAFETY: the closure wrote before it returned, or before the drop that panicked.
+        let response = match unsafe { polled.assume_init() } {
+            Poll::Ready(Ok(response)) => response,
+            Poll::Ready(Err(error)) => {
                 this.held = None;
-                return Poll::Ready(Ok(answer));
+                return Poll::Ready(Err(error));
             }
+            // Not reached: `done` is only set on `Ready`.
+            Poll::Pending => return Poll::Pending,
         };
         // The body goes on being polled after this future is done: it takes the site, the
         // request's span and the request.
