@@ -213,3 +213,44 @@ impl<S: Borrow<Site>, F: Future> Future for DropGuarded<S, F> {
         self.project().value.as_pin_mut().poll(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::policy::PanicPolicy;
+
+    /// Counts its drops, then panics.
+    struct Bomb<'a>(&'a Cell<u32>);
+
+    impl Drop for Bomb<'_> {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+            panic!("bomb");
+        }
+    }
+
+    #[test]
+    fn a_user_value_is_dropped_only_through_a_guard() {
+        let drops = Cell::new(0);
+        // Forgotten by its holder: leaked, never dropped outside a guard.
+        drop(UserValue::new(Bomb(&drops)));
+        assert_eq!(drops.get(), 0);
+
+        let site = Site::new("unit", "drop", PanicPolicy::KeepRunning);
+        let mut value = UserValue::new(Bomb(&drops));
+        // SAFETY: dropped once, never used again.
+        let dropped = unsafe { value.drop_guarded(&site, Recovery::Guard) };
+        assert_eq!(drops.get(), 1);
+        assert_eq!(dropped.unwrap_err().message(), "bomb");
+
+        let mut value = Some(UserValue::new(Bomb(&drops)));
+        assert!(clear_guarded(Pin::new(&mut value), &site, Recovery::Guard).is_err());
+        assert!(value.is_none());
+        assert_eq!(drops.get(), 2);
+        // Nothing left to drop: a second clear drops nothing.
+        assert!(clear_guarded(Pin::new(&mut value), &site, Recovery::Guard).is_ok());
+        assert_eq!(drops.get(), 2);
+    }
+}

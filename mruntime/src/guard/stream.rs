@@ -71,7 +71,8 @@ pin_project_lite::pin_project! {
     /// }
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let mut rows = pin!(mruntime::guard_stream("ledger", "rows", PanicPolicy::KeepRunning, Cursor(false)));
+    /// let cursor = Cursor(false);
+    /// let mut rows = pin!(mruntime::guard_stream("ledger", "rows", PanicPolicy::KeepRunning, cursor));
     /// let first = std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await;
     /// assert!(matches!(first, Some(Ok(1))));
     /// // The cursor is dropped at its end, in the guard: its panic is reported once, and the
