@@ -234,8 +234,10 @@ mod tests {
     #[test]
     fn a_user_value_is_dropped_only_through_a_guard() {
         let drops = Cell::new(0);
-        // Forgotten by its holder: leaked, never dropped outside a guard.
-        drop(UserValue::new(Bomb(&drops)));
+        {
+            // Forgotten by its holder: leaked, never dropped outside a guard.
+            let _forgotten = UserValue::new(Bomb(&drops));
+        }
         assert_eq!(drops.get(), 0);
 
         let site = Site::new("unit", "drop", PanicPolicy::KeepRunning);
