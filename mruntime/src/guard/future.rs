@@ -2,13 +2,13 @@
 //! guard and the future's span.
 
 use std::future::Future;
-use std::mem::ManuallyDrop;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tracing::Span;
 
-use crate::guard::{Recovery, catch, drop_guarded};
+use crate::guard::{Recovery, TaskOutput, UserValue, catch};
 use crate::panic::Panicked;
 use crate::site::{AsSite, Site};
 
@@ -18,15 +18,21 @@ pin_project_lite::pin_project! {
     /// Resolves to `Ok(output)`, or to `Err(Panicked)` once a panic was recovered and reported.
     /// Made by [`guard_future`](crate::guard_future), `#[recover]` on async fns and every spawn.
     ///
-    /// Dropping it before it finished (a task aborted at an `.await`, a request future dropped
-    /// by its server) drops the inner future inside the guard too: a panic in the `Drop` of a
-    /// value it holds is recovered and reported once, and the policy applies. A future that
-    /// completed is dropped at once, inside the guard of the poll that completed it: if that
-    /// drop panics, this future resolves to `Err(Panicked)`.
+    /// Every drop of the inner future runs inside the guard too, so a panic in its `Drop` (or
+    /// in the `Drop` of a value it holds) is recovered and reported once, and the policy
+    /// applies, wherever it is dropped:
+    /// - when it completes: it is dropped at once, inside the guard of the poll that completed
+    ///   it; its output is kept, so this future still resolves to `Ok(output)`;
+    /// - after a panic while it was polled: it is dropped at once, in a guard of its own, and
+    ///   this future still resolves to `Err(Panicked)` of the poll's panic;
+    /// - when this future is dropped before it finished (never polled, a task aborted at an
+    ///   `.await`, a request future dropped by its server): in this future's `Drop`, whoever
+    ///   drops it; under [`PanicPolicy::KeepRunning`](crate::PanicPolicy) the drop returns
+    ///   normally, so even code outside every guard never sees the panic.
     #[must_use = "futures do nothing unless polled"]
     pub struct GuardedFuture<F, S: AsSite = Site> {
         #[pin]
-        inner: ManuallyDrop<F>,
+        inner: UserValue<F>,
         site: S,
         // Closed by hand in `drop`, out of line, so the drop of a future nobody traced is inlined.
         span: ManuallyDrop<Span>,
@@ -60,12 +66,13 @@ fn close_span(span: Span) {
 ///
 /// # Safety
 ///
-/// As [`drop_guarded`].
+/// As [`UserValue::drop_guarded`].
 #[cold]
 #[inline(never)]
-unsafe fn drop_unfinished<F>(site: &Site, inner: &mut ManuallyDrop<F>) {
+unsafe fn drop_unfinished<F>(site: &Site, inner: &mut UserValue<F>) {
+    // Reported already if it panics; the future's end is already decided.
     // SAFETY: the caller's.
-    unsafe { drop_guarded(site, Recovery::Guard, inner) };
+    let _ = unsafe { inner.drop_guarded(site, Recovery::Guard) };
 }
 
 /// Where a [`GuardedFuture`] is in its life.
@@ -75,7 +82,8 @@ enum Stage {
     SpanAtFirstPoll,
     /// Its span is made (or it had none to make).
     Running,
-    /// The inner future completed and was dropped in the guard of its last poll.
+    /// The inner future completed, or panicked, and was dropped (in the guard of its last poll,
+    /// or after its panic in a guard of its own).
     Done,
 }
 
@@ -83,7 +91,7 @@ impl<F, S: AsSite> GuardedFuture<F, S> {
     #[inline]
     pub(crate) fn new(inner: F, site: S, span: Span) -> Self {
         GuardedFuture {
-            inner: ManuallyDrop::new(inner),
+            inner: UserValue::new(inner),
             site,
             span: ManuallyDrop::new(span),
             stage: Stage::Running,
@@ -96,7 +104,7 @@ impl<F, S: AsSite> GuardedFuture<F, S> {
     #[inline]
     pub(crate) fn span_at_first_poll(inner: F, site: S) -> Self {
         GuardedFuture {
-            inner: ManuallyDrop::new(inner),
+            inner: UserValue::new(inner),
             site,
             span: ManuallyDrop::new(Span::none()),
             stage: Stage::SpanAtFirstPoll,
@@ -128,29 +136,34 @@ impl<F: Future, S: AsSite> Future for GuardedFuture<F, S> {
         }
         let _entered = this.span.enter();
         // A completed future is dropped at once, in the guard of the poll that completed it, so
-        // the common drop (of a finished future) costs no guard of its own.
-        let polled = catch(this.site.site(), || {
-            let poll = inner(slot.as_mut()).poll(cx);
-            if poll.is_ready() {
+        // the common drop (of a finished future) costs no guard of its own. The poll is written
+        // out first: a panic in that drop does not lose the output.
+        let mut polled = MaybeUninit::uninit();
+        let caught = catch(this.site.site(), || {
+            let poll = slot.as_mut().as_pin_mut().poll(cx);
+            let ready = poll.is_ready();
+            polled.write(poll);
+            if ready {
                 *stage = Stage::Done;
-                // SAFETY: `stage` is set first: the future is never polled nor dropped again.
-                unsafe { ManuallyDrop::drop(slot.as_mut().get_unchecked_mut()) };
+                // SAFETY: `stage` is set first: the future is never polled nor dropped again;
+                // this runs inside the guard.
+                unsafe { slot.as_mut().get_unchecked_mut().drop_in_guard() };
             }
-            poll
         });
-        match polled {
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(panicked) => Poll::Ready(Err(panicked)),
+        match caught {
+            // SAFETY: the closure ran to its end, so it wrote.
+            Ok(()) => unsafe { polled.assume_init() }.map(Ok),
+            // The drop at the end panicked (reported): the output was written before it.
+            // SAFETY: `Done` is only set after the write.
+            Err(_) if *stage == Stage::Done => unsafe { polled.assume_init() }.map(Ok),
+            Err(panicked) => {
+                *stage = Stage::Done;
+                // SAFETY: `stage` is set: the future is never polled nor dropped again.
+                unsafe { drop_unfinished(this.site.site(), slot.get_unchecked_mut()) };
+                Poll::Ready(Err(panicked))
+            }
         }
     }
-}
-
-/// The inner future, pinned: `ManuallyDrop` only defers its drop (to [`drop_guarded`]).
-#[inline]
-fn inner<F>(inner: Pin<&mut ManuallyDrop<F>>) -> Pin<&mut F> {
-    // SAFETY: `ManuallyDrop<F>` is `repr(transparent)`, and the future is never moved out of it.
-    unsafe { inner.map_unchecked_mut(|f| &mut **f) }
 }
 
 /// One poll of `inner` inside `span` (when there is one) and a guard for `site`.
@@ -212,7 +225,7 @@ pin_project_lite::pin_project! {
     /// `Drop` that panics is recovered and reported).
     pub(crate) struct TaskFuture<F, S: AsSite, P> {
         #[pin]
-        inner: ManuallyDrop<F>,
+        inner: UserValue<F>,
         site: S,
         span: P,
     }
@@ -220,9 +233,12 @@ pin_project_lite::pin_project! {
     impl<F, S: AsSite, P> PinnedDrop for TaskFuture<F, S, P> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            // Reported already if it panics; the task's end is already decided.
             // SAFETY: the inner future is dropped here, once, and never used again.
-            unsafe {
-                drop_guarded(this.site.site(), Recovery::Guard, this.inner.get_unchecked_mut())
+            let _ = unsafe {
+                this.inner
+                    .get_unchecked_mut()
+                    .drop_guarded(this.site.site(), Recovery::Guard)
             };
         }
     }
@@ -232,7 +248,7 @@ impl<F, S: AsSite, P> TaskFuture<F, S, P> {
     #[inline]
     pub(crate) fn new(inner: F, site: S, span: P) -> Self {
         TaskFuture {
-            inner: ManuallyDrop::new(inner),
+            inner: UserValue::new(inner),
             site,
             span,
         }
@@ -240,11 +256,15 @@ impl<F, S: AsSite, P> TaskFuture<F, S, P> {
 }
 
 impl<F: Future, S: AsSite, P: SpanSlot> Future for TaskFuture<F, S, P> {
-    type Output = Result<F::Output, Panicked>;
+    type Output = Result<TaskOutput<F::Output>, Panicked>;
 
+    /// The output is handed on guarded ([`TaskOutput`]): `S` is a `&'static Site` for every
+    /// spawn, so that costs no lookup.
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        poll_guarded_in(inner(this.inner), this.site.site(), this.span.span(), cx)
+        let site = this.site;
+        poll_guarded_in(this.inner.as_pin_mut(), site.site(), this.span.span(), cx)
+            .map(|output| output.map(|value| TaskOutput::new(value, site.static_site())))
     }
 }

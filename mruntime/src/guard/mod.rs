@@ -1,5 +1,12 @@
 //! Guards: run a closure or poll a future with panics caught, reported once, and the policy
 //! applied. One code path ([`catch`] then [`recovered`]) serves sync calls, futures and tasks.
+//!
+//! Every drop of a user value that mruntime performs goes through one helper, [`UserValue`]
+//! (in `drop.rs`): a guard keeps what it holds for the user (a future, a stream, a body, a
+//! factory's closure, a task's output) in a `UserValue`, which has no `Drop` of its own and
+//! drops its value only inside a guard of the holder's site, so a panic in a user's `Drop` is
+//! reported like any other (one event, one count, one span event, one report) and cannot unwind
+//! out of a guard. A holder that forgot would leak, not unwind.
 
 mod drop;
 mod from_panic;
@@ -10,7 +17,7 @@ mod stream;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 
-pub(crate) use drop::{DropGuarded, drop_guarded};
+pub(crate) use drop::{DropGuarded, TaskOutput, UserValue, clear_guarded, drop_guarded};
 pub use from_panic::{FromPanic, RecoverError};
 pub use future::GuardedFuture;
 pub(crate) use future::TaskFuture;

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use tokio::task::{JoinError, JoinHandle};
 
-use crate::guard::escaped;
+use crate::guard::{TaskOutput, escaped};
 use crate::panic::Panicked;
 use crate::site::Site;
 
@@ -71,17 +71,23 @@ impl From<Panicked> for TaskError {
 ///
 /// Awaiting it gives `Ok(value)`, `Err(TaskError::Panicked(_))` or `Err(TaskError::Cancelled)`.
 /// [`detach`](Self::detach) (or dropping it) lets the task run on unobserved; its panics are
-/// still reported.
+/// still reported. So is a panic in the `Drop` of the value it returns when nobody takes that
+/// value (the handle detached, or dropped after the task ended): the value is dropped in a
+/// guard of the task's site. A value you took by awaiting is yours, and so is its drop.
 #[must_use = "await the TaskHandle, keep it to abort the task, or call `.detach()`"]
 pub struct TaskHandle<T> {
-    join: JoinHandle<Result<T, Panicked>>,
+    // The output stays guarded until taken (see `TaskOutput`).
+    join: JoinHandle<Result<TaskOutput<T>, Panicked>>,
     // A pointer, not a copy: handles are often kept by the thousand (see `site::interned`).
     site: &'static Site,
 }
 
 impl<T> TaskHandle<T> {
     #[inline]
-    pub(crate) fn new(join: JoinHandle<Result<T, Panicked>>, site: &'static Site) -> Self {
+    pub(crate) fn new(
+        join: JoinHandle<Result<TaskOutput<T>, Panicked>>,
+        site: &'static Site,
+    ) -> Self {
         TaskHandle { join, site }
     }
 
@@ -154,7 +160,7 @@ impl<T> Future for TaskHandle<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match Pin::new(&mut self.join).poll(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(Ok(value))) => Poll::Ready(Ok(value)),
+            Poll::Ready(Ok(Ok(output))) => Poll::Ready(Ok(output.into_inner())),
             Poll::Ready(Ok(Err(panicked))) => Poll::Ready(Err(TaskError::Panicked(panicked))),
             Poll::Ready(Err(error)) => Poll::Ready(Err(self.task_error(error))),
         }

@@ -6,7 +6,7 @@ use std::future::Future;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::guard::{GuardedFuture, catch};
+use crate::guard::{DropGuarded, GuardedFuture, Recovery, TaskOutput, catch};
 use crate::health::registry::{TaskEnd, TaskHealth};
 use crate::panic::Panicked;
 use crate::policy::RestartPolicy;
@@ -48,6 +48,7 @@ impl Placement<'_> {
     {
         let id = membership.as_ref().map(Membership::id);
         let lifecycle = telemetry::task_metrics_enabled().then(|| TaskLifecycle::start(&site));
+        let meta = crate::site::interned(&site);
         let join = spawn_prepared(async move {
             let result = body.await;
             if let Some(membership) = &membership {
@@ -56,12 +57,12 @@ impl Placement<'_> {
             if let Some(lifecycle) = lifecycle {
                 lifecycle.finish(result.is_err());
             }
-            result
+            result.map(|value| TaskOutput::new(value, meta))
         });
         if let (Some(group), Some(id)) = (self.group, id) {
             group.set_abort_handle(id, join.abort_handle());
         }
-        TaskHandle::new(join, crate::site::interned(&site))
+        TaskHandle::new(join, meta)
     }
 }
 
@@ -143,9 +144,11 @@ where
     let id = membership.as_ref().map(Membership::id);
     let lifecycle = telemetry::task_metrics_enabled().then(|| TaskLifecycle::start(meta));
     let health = placement.health.then(|| TaskHealth::start(meta));
+    // A job the runtime drops before it starts drops `f` in its guard.
+    let f = DropGuarded::new(meta, Recovery::Guard, f);
     let join = spawn_blocking_prepared(move || {
         let cancelled = health.as_ref().map(|_| ctx.clone());
-        let result = span.in_scope(|| catch(site.site(), || f(ctx)));
+        let result = span.in_scope(|| catch(site.site(), || f.into_inner()(ctx)));
         if let (Some(health), Some(ctx)) = (health, &cancelled) {
             health.ended(end_of(&result, ctx));
         }
@@ -155,7 +158,7 @@ where
         if let Some(lifecycle) = lifecycle {
             lifecycle.finish(result.is_err());
         }
-        result
+        result.map(|value| TaskOutput::new(value, meta))
     });
     if let (Some(group), Some(id)) = (placement.group, id) {
         group.set_abort_handle(id, join.abort_handle());

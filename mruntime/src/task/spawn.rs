@@ -5,7 +5,7 @@ use std::future::Future;
 
 use tokio::task::JoinHandle;
 
-use crate::guard::{TaskFuture, catch};
+use crate::guard::{DropGuarded, Recovery, TaskFuture, TaskOutput, catch};
 use crate::panic::Panicked;
 use crate::policy::PanicPolicy;
 use crate::site::{AsSite, Site};
@@ -26,16 +26,17 @@ where
     S: AsSite,
 {
     let meta = site.static_site();
+    // The task carries the pointer, not a copy: its output's guard needs a `&'static Site`.
     // Without a subscriber wanting INFO no `Span` is made (nor dropped) at all.
     let join = if telemetry::task_span_wanted() {
         let span = telemetry::new_task_span(meta);
         if span.is_disabled() {
-            spawn_guarded(untraced_task(site, future), meta)
+            spawn_guarded(untraced_task(meta, future), meta)
         } else {
-            spawn_guarded(TaskFuture::new(future, site, span), meta)
+            spawn_guarded(TaskFuture::new(future, meta, span), meta)
         }
     } else {
-        spawn_guarded(untraced_task(site, future), meta)
+        spawn_guarded(untraced_task(meta, future), meta)
     };
     TaskHandle::new(join, meta)
 }
@@ -49,10 +50,10 @@ pub(crate) fn untraced_task<F, S: AsSite>(site: S, future: F) -> TaskFuture<F, S
 /// Spawns a guarded task's future, inside the opt-in lifecycle metrics when they are on.
 #[inline]
 #[track_caller]
-fn spawn_guarded<T, G>(guarded: G, meta: &Site) -> JoinHandle<Result<T, Panicked>>
+fn spawn_guarded<T, G>(guarded: G, meta: &Site) -> JoinHandle<Result<TaskOutput<T>, Panicked>>
 where
     T: Send + 'static,
-    G: Future<Output = Result<T, Panicked>> + Send + 'static,
+    G: Future<Output = Result<TaskOutput<T>, Panicked>> + Send + 'static,
 {
     if telemetry::task_metrics_enabled() {
         crate::spawn::task(with_lifecycle(
@@ -89,13 +90,15 @@ where
     let meta = site.static_site();
     let lifecycle =
         telemetry::task_metrics_enabled().then(|| telemetry::TaskLifecycle::start(meta));
+    // A job the runtime drops before it starts drops `f` in its guard.
+    let f = DropGuarded::new(meta, Recovery::Guard, f);
     let join = crate::spawn::blocking(move || {
         let _entered = span.enter();
-        let result = catch(site.site(), f);
+        let result = catch(site.site(), || f.into_inner()());
         if let Some(lifecycle) = lifecycle {
             lifecycle.finish(result.is_err());
         }
-        result
+        result.map(|value| TaskOutput::new(value, meta))
     });
     TaskHandle::new(join, meta)
 }

@@ -96,7 +96,7 @@ pub(crate) async fn supervise<S, F, Fut>(
     site: S,
     restart: RestartPolicy,
     ctx: TaskContext,
-    mut factory: F,
+    factory: F,
     health: TaskHealth,
 ) -> Result<Fut::Output, Panicked>
 where
@@ -105,13 +105,16 @@ where
     Fut: Future,
 {
     let site = site.site();
+    // The factory (and what its closure captured) is dropped in a guard too, when the task ends
+    // or is aborted.
+    let mut factory = DropGuarded::new(site, Recovery::Guard, factory);
     let mut supervisor = Supervisor::new(restart, ctx);
     let mut health = Some(health);
     loop {
         let attempt = supervisor.attempt;
         let started = Instant::now();
         let ctx = supervisor.ctx.for_attempt(attempt);
-        let outcome = run_attempt(site, attempt, || factory(ctx)).await;
+        let outcome = run_attempt(site, attempt, || factory.get_mut()(ctx)).await;
         match outcome {
             Ok(output) => return Ok(output),
             Err(panicked) => {
@@ -152,7 +155,7 @@ pub(crate) async fn supervise_blocking<S, F, T>(
     site: S,
     restart: RestartPolicy,
     ctx: TaskContext,
-    mut body: F,
+    body: F,
     health: TaskHealth,
 ) -> Result<T, Panicked>
 where
@@ -160,6 +163,9 @@ where
     F: FnMut(TaskContext) -> T + Send + 'static,
     T: Send + 'static,
 {
+    // The body goes to the blocking pool and back each attempt; it is dropped in a guard when
+    // the task ends, or by the runtime if a job never starts.
+    let mut body = DropGuarded::new(site.static_site(), Recovery::Guard, body);
     let mut supervisor = Supervisor::new(restart, ctx);
     let mut health = Some(health);
     loop {
@@ -168,8 +174,11 @@ where
         let ctx = supervisor.ctx.for_attempt(attempt);
         let span = telemetry::attempt_span(site.site(), attempt);
         let job = spawn_blocking_prepared(move || {
-            let outcome =
-                span.in_scope(|| catch_as(site.site(), Recovery::Attempt(attempt), || body(ctx)));
+            let outcome = span.in_scope(|| {
+                catch_as(site.site(), Recovery::Attempt(attempt), || {
+                    body.get_mut()(ctx)
+                })
+            });
             (body, outcome)
         });
         let outcome = match job.await {

@@ -15,8 +15,9 @@ use tracing::Span;
 
 use super::guarded;
 use crate::grpc;
+use crate::guard::{Recovery, UserValue};
 use crate::site::Site;
-use crate::telemetry::request::Served;
+use crate::telemetry::request::{self, Served};
 
 /// The error type of [`RecoverBody`]: the inner body's errors, boxed, or a [`BodyPanicked`].
 pub type BoxError = Box<dyn Error + Send + Sync>;
@@ -101,7 +102,7 @@ impl Drop for GuardBox {
 /// reported with the request instead of unwinding into the server's connection task.
 pub(super) struct GuardedBody<B> {
     // Structurally pinned (see `project`); dropped in place by `Drop`, never moved while pinned.
-    body: ManuallyDrop<B>,
+    body: UserValue<B>,
     guard: GuardBox,
 }
 
@@ -112,7 +113,10 @@ impl<B> GuardedBody<B> {
         // SAFETY: `body` is never moved out of a pinned `GuardedBody`: only `into_inner`, which
         // takes it by value (so unpinned), moves it, and `Drop` drops it in place.
         let this = unsafe { self.get_unchecked_mut() };
-        (unsafe { Pin::new_unchecked(&mut *this.body) }, &this.guard)
+        (
+            unsafe { Pin::new_unchecked(this.body.get_mut()) },
+            &this.guard,
+        )
     }
 
     /// The body, no longer guarded.
@@ -121,7 +125,7 @@ impl<B> GuardedBody<B> {
         // SAFETY: `this` is never dropped: the body is taken once, and the guard dropped once.
         unsafe {
             std::ptr::drop_in_place(&mut this.guard);
-            ManuallyDrop::take(&mut this.body)
+            std::ptr::read(&this.body).into_inner()
         }
     }
 }
@@ -134,10 +138,10 @@ impl<B> Drop for GuardedBody<B> {
         let body = &mut self.body;
         let guard = &self.guard;
         let _entered = guard.span.enter();
-        // Reported already if it panics; the response is gone.
+        // Reported already if it panics, with the request; the response is gone.
         // SAFETY: the body is dropped here, once, and never used again.
-        let _ = guarded(&guard.site, &guard.served, || unsafe {
-            ManuallyDrop::drop(body)
+        let _ = request::scoped(&guard.served, || unsafe {
+            body.drop_guarded(&guard.site, Recovery::Guard)
         });
     }
 }
@@ -162,6 +166,12 @@ pin_project_lite::pin_project! {
     /// guard, with the request as the one being served (so a panic is reported once, with the
     /// request's method and path) and inside the request's span.
     ///
+    /// The inner body is dropped inside the guard too, wherever that happens: after a panic
+    /// while it is polled, when the body is dropped unread, at its end or mid-stream (a client
+    /// that went away), by whatever code drops it. A panic in its `Drop` is reported once with
+    /// the request and never unwinds into the server. The body of an answer to a panic (what a
+    /// [`PanicResponse`](super::PanicResponse) returns) is passed through unguarded.
+    ///
     /// A panic while it is polled ends it: a gRPC call's body ends with a trailers frame
     /// `grpc-status: 13` (INTERNAL) and the fixed
     /// [`GRPC_PANIC_MESSAGE`](super::GRPC_PANIC_MESSAGE), after the messages already sent; any
@@ -180,7 +190,7 @@ impl<B> RecoverBody<B> {
         RecoverBody {
             kind: Kind::Guarded {
                 guarded: GuardedBody {
-                    body: ManuallyDrop::new(body),
+                    body: UserValue::new(body),
                     guard,
                 },
             },
@@ -212,7 +222,7 @@ impl<B> RecoverBody<B> {
     /// layer made itself (its default answer, a gRPC answer, a body that panicked).
     pub fn get_ref(&self) -> Option<&B> {
         match &self.kind {
-            Kind::Guarded { guarded } => Some(&guarded.body),
+            Kind::Guarded { guarded } => Some(guarded.body.get()),
             Kind::Answer { body } => Some(body),
             Kind::Text { .. } | Kind::Ended => None,
         }
@@ -289,7 +299,7 @@ where
     #[inline]
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Guarded { guarded } => guarded.body.is_end_stream(),
+            Kind::Guarded { guarded } => guarded.body.get().is_end_stream(),
             Kind::Answer { body } => body.is_end_stream(),
             Kind::Text { text } => text.is_none(),
             Kind::Ended => true,
@@ -299,7 +309,7 @@ where
     #[inline]
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Guarded { guarded } => guarded.body.size_hint(),
+            Kind::Guarded { guarded } => guarded.body.get().size_hint(),
             Kind::Answer { body } => body.size_hint(),
             Kind::Text { text } => SizeHint::with_exact(text.map_or(0, |t| t.len() as u64)),
             Kind::Ended => SizeHint::with_exact(0),

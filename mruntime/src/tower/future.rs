@@ -16,9 +16,10 @@ use tracing::Span;
 
 use super::body::{BodyGuard, GuardBox};
 use super::{PanicResponse, RecoverBody, answer, guarded};
+use crate::guard::{Recovery, UserValue, drop_guarded};
 use crate::site::Site;
 use crate::telemetry::egress;
-use crate::telemetry::request::Served;
+use crate::telemetry::request::{self, Served};
 
 /// Writes the span every request runs in (the `rpc.*` fields for a gRPC call) over `slot`, a
 /// `Span::none()`, when a subscriber may want it. The check of the max level is inlined, so a
@@ -53,7 +54,8 @@ fn new_request_span(site: &Site, served: &Served) -> Span {
 pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<F, B> {
-        Polling { #[pin] future: F },
+        // The handler's future: dropped only through its `UserValue` (in the request's guard).
+        Polling { #[pin] future: UserValue<F> },
         Answered { response: Option<Response<RecoverBody<B>>> },
     }
 }
@@ -157,7 +159,7 @@ impl<F, P, B> ResponseFuture<F, P, B> {
                     std::ptr::write(
                         state,
                         State::Polling {
-                            future: inner.call(request),
+                            future: UserValue::new(inner.call(request)),
                         },
                     )
                 };
@@ -175,22 +177,63 @@ impl<F, P, B> ResponseFuture<F, P, B> {
     }
 }
 
-// A future dropped before it finished (its client went away) drops the handler's state inside
-// the guard: a panic in a `Drop` there is recovered and reported with the request, instead of
-// unwinding into the server's connection task.
+// A future dropped before it finished (its client went away) drops what it holds for the
+// handler (its future, or an answer not yet taken) inside the guard: a panic in a `Drop` there
+// is recovered and reported with the request, instead of unwinding into the server's
+// connection task.
 impl<F, P, B> Drop for ResponseFuture<F, P, B> {
     fn drop(&mut self) {
         if let Some(held) = &mut self.held {
-            let (guard, mut state) = held.project();
-            if let StateProj::Polling { .. } = state.as_mut().project() {
-                let _entered = guard.span.enter();
-                // Reported already; nothing is waiting for the answer.
-                let _ = guarded(&guard.site, &guard.served, || {
-                    state.set(State::Answered { response: None });
-                });
+            let (guard, state) = held.project();
+            if !matches!(*state, State::Answered { response: None }) {
+                release(guard, state);
             }
         }
     }
+}
+
+/// The answer to a panic while the handler's future was polled: the future is dropped (in the
+/// request's guard) and the answer made.
+#[cold]
+#[inline(never)]
+fn after_panic<F, P, B>(
+    guard: &BodyGuard,
+    state: Pin<&mut State<F, B>>,
+    on_panic: &P,
+    panicked: crate::panic::Panicked,
+) -> Response<RecoverBody<B>>
+where
+    P: PanicResponse<B>,
+{
+    let answer = answer(&guard.served, on_panic, panicked);
+    release(guard, state);
+    answer
+}
+
+/// Drops what `state` holds for the handler, in the request's guard and span, leaving it
+/// `Answered { response: None }`. A panic there is reported with the request (and its policy
+/// applied); nothing is waiting for it.
+#[cold]
+#[inline(never)]
+fn release<F, B>(guard: &BodyGuard, mut state: Pin<&mut State<F, B>>) {
+    let _entered = guard.span.enter();
+    request::scoped(&guard.served, || match state.as_mut().project() {
+        StateProj::Polling { future } => {
+            // SAFETY: the state is overwritten below: the future is never used again.
+            let _ = unsafe {
+                future
+                    .get_unchecked_mut()
+                    .drop_guarded(&guard.site, Recovery::Guard)
+            };
+        }
+        StateProj::Answered { response } => {
+            if let Some(response) = response.take() {
+                let _ = drop_guarded(&guard.site, Recovery::Guard, response);
+            }
+        }
+    });
+    // `UserValue` has no drop of its own: this drops nothing of the handler's.
+    state.set(State::Answered { response: None });
 }
 
 impl<F, P, B, E> Future for ResponseFuture<F, P, B>
@@ -219,36 +262,53 @@ where
         }
         // Written in place inside the guard, as in `start`.
         let mut polled = MaybeUninit::uninit();
+        let mut done = false;
         let caught = {
             let _entered = guard.span.enter();
             guarded(&guard.site, &guard.served, || {
-                let StateProj::Polling { future } = state.as_mut().project() else {
+                let StateProj::Polling { mut future } = state.as_mut().project() else {
                     unreachable!("the state is Polling")
                 };
-                let poll = future.poll(cx);
-                if poll.is_ready() {
-                    // Release what the handler held (a connection, a lock) now, in the guard.
-                    state.set(State::Answered { response: None });
-                }
+                let poll = future.as_mut().as_pin_mut().poll(cx);
+                let ready = poll.is_ready();
+                // Written first: a panic in the drop below does not lose the response.
                 polled.write(poll);
+                if ready {
+                    done = true;
+                    // Release what the handler held (a connection, a lock) now, in the guard.
+                    // SAFETY: `done` makes the state forget it below: never used again.
+                    unsafe { future.get_unchecked_mut().drop_in_guard() };
+                }
             })
         };
-        let response = match caught {
-            // SAFETY: the guard returned Ok: the closure ran to its end, so it wrote.
-            Ok(()) => match unsafe { polled.assume_init() } {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(error)) => {
+        if !done {
+            return match caught {
+                Ok(()) => Poll::Pending,
+                Err(panicked) => {
+                    let answer = after_panic(guard, state, &*this.on_panic, panicked);
                     this.held = None;
-                    return Poll::Ready(Err(error));
+                    Poll::Ready(Ok(answer))
                 }
-                Poll::Ready(Ok(response)) => response,
-            },
-            Err(panicked) => {
-                let answer = answer(&guard.served, &*this.on_panic, panicked);
-                state.set(State::Answered { response: None });
+            };
+        }
+        // SAFETY: the state is `Polling` with its future dropped: a `UserValue`, no drop of its
+        // own, so overwriting it drops nothing (and the drop glue stays out of this hot path).
+        // A panic in the future's drop is reported already; the response stands.
+        unsafe {
+            std::ptr::write(
+                state.get_unchecked_mut(),
+                State::Answered { response: None },
+            )
+        };
+        // SAFETY: the closure wrote before it returned, or before the drop that panicked.
+        let response = match unsafe { polled.assume_init() } {
+            Poll::Ready(Ok(response)) => response,
+            Poll::Ready(Err(error)) => {
                 this.held = None;
-                return Poll::Ready(Ok(answer));
+                return Poll::Ready(Err(error));
             }
+            // Not reached: `done` is only set on `Ready`.
+            Poll::Pending => return Poll::Pending,
         };
         // The body goes on being polled after this future is done: it takes the site, the
         // request's span and the request.
@@ -256,8 +316,8 @@ where
             unreachable!("the state was Polling")
         };
         let (parts, body) = response.into_parts();
-        let body = if body.is_end_stream() {
-            // An empty body (`()`, `Empty`, a 204's) has nothing to guard.
+        let body = if !std::mem::needs_drop::<B>() && body.is_end_stream() {
+            // An empty body with no drop to run (`()`, `Empty`) has nothing to guard.
             RecoverBody::new(body)
         } else {
             RecoverBody::guarded(body, held.into_guard())
