@@ -75,8 +75,9 @@ pub use task::{
     TaskHandle, spawn, spawn_blocking,
 };
 pub use telemetry::{
-    ErrorReporter, add_secret_keys, clear_error_reporter, enable_task_metrics, init_panic_metrics,
-    on_crash, set_crash_flush_timeout, set_error_reporter, set_production_mode,
+    Alphabet, ErrorReporter, SecretPattern, SecretPatternError, add_secret_keys,
+    add_secret_patterns, clear_error_reporter, enable_task_metrics, init_panic_metrics, on_crash,
+    set_crash_flush_timeout, set_error_reporter, set_production_mode,
 };
 /// The cancellation token of a [`TaskContext`] (re-exported from `tokio_util`).
 pub use tokio_util::sync::CancellationToken;
