@@ -404,11 +404,15 @@ impl Form {
 
 impl Body {
     fn span(&self, bytes: &[u8], at: usize, cut: bool) -> Option<Range<usize>> {
-        let run = bytes[at..]
+        let mut run = bytes[at..]
             .iter()
             .take(self.max.saturating_add(1))
             .take_while(|&&b| self.alphabet.has(b))
             .count();
+        // Dots at the end close a sentence, not a credential.
+        while run > 0 && bytes[at + run - 1] == b'.' {
+            run -= 1;
+        }
         let end = at + run;
         if run == 0 || run > self.max {
             return None;
@@ -451,6 +455,15 @@ mod tests {
             assert_eq!(span_of_form("AKIA", text, false), None, "{text}");
         }
         assert_eq!(span_of_form("AKIA", "akiaiosfodnn7example", false), None);
+    }
+
+    #[test]
+    fn a_dot_ending_the_sentence_is_not_the_bodys() {
+        let key = format!("SG.{}.{}", "a".repeat(22), "B".repeat(43));
+        assert_eq!(
+            span_of_form("SG.", &format!("{key}."), false).as_deref(),
+            Some(&key[3..])
+        );
     }
 
     #[test]
