@@ -507,7 +507,8 @@ fn compare(options: &Options) -> Result<(), String> {
     println!("# load average {} at the end\n", load_average());
 
     type Metric = fn(&RunResult) -> f64;
-    let rows: [(&str, Metric, fn(f64) -> String); 6] = [
+    type Show = fn(f64) -> String;
+    let rows: [(&str, Metric, Show); 6] = [
         ("requests/s", |r| r.rps, |v| format!("{v:.0}")),
         ("p50 latency", |r| r.p50_us, |v| format!("{v:.0} µs")),
         ("p99 latency", |r| r.p99_us, |v| format!("{v:.0} µs")),
