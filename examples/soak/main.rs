@@ -14,7 +14,8 @@
 //! `--client-threads` (the cpus), `--rss-limit-mb M` (2: growth allowed after the first 10%,
 //! or 2% if more), `--log-file PATH` (the fmt subscriber's output; default `io::sink`), `--side
 //! recover|catch-panic|both`, `--backtraces` (captured and logged with each panic; off by
-//! default, whatever `RUST_BACKTRACE` says).
+//! default, whatever `RUST_BACKTRACE` says). `--serve ADDR` serves one side (the first of
+//! `--side`) on `ADDR` until Ctrl-C, with no client, for an outside load tool (`oha`, `wrk`).
 //!
 //! Each run is a child process (this binary with `--child`), so that each has its own peak RSS
 //! and its own process-wide telemetry. A run checks, and exits non-zero if not:
@@ -50,6 +51,7 @@ struct Options {
     rss_limit_mb: f64,
     log_file: Option<String>,
     backtraces: bool,
+    serve: Option<String>,
     sides: Vec<Side>,
     child: bool,
 }
@@ -71,6 +73,7 @@ impl Options {
             rss_limit_mb: 2.0,
             log_file: None,
             backtraces: false,
+            serve: None,
             sides: vec![Side::Recover, Side::CatchPanic],
             child: false,
         };
@@ -102,6 +105,7 @@ impl Options {
                 "--client-threads" => options.client_threads = number()?.max(1.0) as usize,
                 "--rss-limit-mb" => options.rss_limit_mb = number()?,
                 "--log-file" => options.log_file = Some(value),
+                "--serve" => options.serve = Some(value),
                 "--side" => {
                     options.sides = match value.as_str() {
                         "recover" => vec![Side::Recover],
@@ -380,6 +384,44 @@ fn run(options: &Options, side: Side) -> Result<(), String> {
     }
 }
 
+/// Serves `side` on `address` until Ctrl-C, for a load generator of your own; then prints the
+/// counts.
+fn serve_only(options: &Options, side: Side, address: &str) -> Result<(), String> {
+    let pipeline = Pipeline::install(options.log_file.as_deref())?;
+    let server_rt = runtime(options.server_threads, "soak-server")?;
+    let shared = Shared::new(side, options.panic_rate);
+    let stop = CancellationToken::new();
+    let workers = TaskGroup::new();
+    server_rt.block_on(async {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|e| format!("bind {address}: {e}"))?;
+        let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        println!(
+            "{} listening on http://{bound} (GET /unary, GET /stream); Ctrl-C stops",
+            side.name()
+        );
+        service::start_worker(&workers, shared.clone());
+        let server = {
+            let (shared, stop) = (shared.clone(), stop.clone());
+            Task::new("soak", "server").spawn(move |_| service::serve(listener, side, shared, stop))
+        };
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        workers.shutdown(Duration::from_secs(5)).await;
+        Ok::<(), String>(())
+    })?;
+    println!(
+        "unary panics {}, mid-body panics {}, panic_recovered_total {}, reports {}",
+        shared.unary_panics.load(Ordering::Relaxed),
+        shared.stream_panics_raised.load(Ordering::Relaxed),
+        pipeline.panic_recovered_total(HTTP_COMPONENT)?,
+        pipeline.reports.http.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
 /// Runs `side` for `seconds` in a child process; its result and its checks line.
 fn run_child(options: &Options, side: Side, seconds: f64) -> Result<(RunResult, String), String> {
     let exe = std::env::current_exe().map_err(|e| format!("this binary: {e}"))?;
@@ -577,7 +619,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let outcome = if options.child {
+    let outcome = if let Some(address) = &options.serve {
+        serve_only(&options, options.sides[0], address)
+    } else if options.child {
         run(&options, options.sides[0])
     } else {
         compare(&options)
