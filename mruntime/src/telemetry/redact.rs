@@ -424,16 +424,16 @@ pub(crate) fn redact_secrets(text: &str, scan: Scan) -> Cow<'_, str> {
     LAST_SCANNED.with(|last| last.set(text.len()));
     let spans = with_current_keys(|keys| {
         let finder = keys.finder.as_ref()?;
-        Some(match secret_spans(text, keys, finder, scan, true) {
-            Ok(spans) => spans,
+        match secret_spans(text, keys, finder, scan, true) {
+            Ok(spans) => Some(spans),
             // Characters that disguise keys: scan a folded copy, redact the original.
-            Err(NeedsFolding) => {
+            Err(Unscanned::NeedsFolding) => {
                 let folded = fold::fold(text);
-                let spans = secret_spans(&folded.text, keys, finder, scan, false);
-                let spans = spans.unwrap_or_default();
-                spans.into_iter().map(|s| folded.original(s)).collect()
+                let spans = secret_spans(&folded.text, keys, finder, scan, false).ok()?;
+                Some(spans.into_iter().map(|s| folded.original(s)).collect())
             }
-        })
+            Err(Unscanned::Failed) => None,
+        }
     });
     let Some(spans) = spans else {
         return Cow::Borrowed(REDACTED_VALUE);
@@ -469,8 +469,14 @@ fn kind_of(key: &[u8]) -> Kind {
     }
 }
 
-/// The text holds a character that disguises keys: it must be folded, then scanned again.
-struct NeedsFolding;
+/// Why a text was not scanned to its end.
+enum Unscanned {
+    /// It holds a character that disguises keys: it must be folded, then scanned again.
+    NeedsFolding,
+    /// The automaton refused the search (it cannot with the settings it is built with): then
+    /// nothing of the text is let through (fail closed).
+    Failed,
+}
 
 /// The byte ranges of `text` to replace, in any order, possibly overlapping, found by `keys`'
 /// `finder` in one pass. With `fold`, a character to fold stops the scan (the caller scans a
@@ -481,13 +487,16 @@ fn secret_spans(
     finder: &AhoCorasick,
     scan: Scan,
     fold: bool,
-) -> Result<Vec<Range<usize>>, NeedsFolding> {
+) -> Result<Vec<Range<usize>>, Unscanned> {
     let layout = keys.layout();
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
     let mut last_key_end = 0;
     // Overlapping: a form's prefix found inside a key (or a key inside a form) hides neither.
-    for hit in finder.find_overlapping_iter(text) {
+    let hits = finder
+        .try_find_overlapping_iter(text)
+        .map_err(|_| Unscanned::Failed)?;
+    for hit in hits {
         let pattern = hit.pattern().as_usize();
         if let Some(fixed) = pattern.checked_sub(layout.keys) {
             match fixed {
@@ -496,7 +505,7 @@ fn secret_spans(
                 Layout::JWT => spans.extend(jwt(bytes, hit.start())),
                 _ if layout.fold().contains(&pattern) => {
                     if fold && fold::folds_at(text, hit.start()) {
-                        return Err(NeedsFolding);
+                        return Err(Unscanned::NeedsFolding);
                     }
                 }
                 _ => {
