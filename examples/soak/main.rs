@@ -8,7 +8,7 @@
 //! cargo run --release --example soak -- --seconds 30 --panic-rate 1   # a storm
 //! ```
 //!
-//! Options: `--seconds S` per side (default 30), split into `--rounds R` rounds (default 3),
+//! Options: `--seconds S` per run (default 30), `--rounds R` runs per side (default 2),
 //! `--connections N` (64), `--panic-rate F` (0.01, of the unary and of the streamed requests),
 //! `--stream-share F` (0.1 of the requests are streamed, 8 chunks), `--server-threads` and
 //! `--client-threads` (the cpus), `--rss-limit-mb M` (2: growth allowed after the first 10%,
@@ -64,7 +64,7 @@ impl Options {
     fn parse() -> Result<Options, String> {
         let mut options = Options {
             seconds: 30.0,
-            rounds: 3,
+            rounds: 2,
             connections: 64,
             panic_rate: 0.01,
             stream_share: 0.1,
@@ -504,7 +504,7 @@ fn utc_now() -> String {
 
 /// Runs the rounds, alternating which side goes first, and prints the comparison.
 fn compare(options: &Options) -> Result<(), String> {
-    let per_run = options.seconds / f64::from(options.rounds);
+    let per_run = options.seconds;
     let load_before = load_average();
     println!(
         "# mruntime soak: {}, {} cpus, load average {load_before} at the start, {}",
@@ -513,10 +513,9 @@ fn compare(options: &Options) -> Result<(), String> {
         utc_now()
     );
     println!(
-        "# {} s per side in {} interleaved rounds of {per_run:.1} s; {} connections; panic rate {}; \
+        "# {} interleaved rounds of {per_run} s per side; {} connections; panic rate {}; \
          {}% of requests streamed (8 chunks, panicking mid-body under RecoverLayer only); \
          server {} threads, client {} threads; backtraces {}",
-        options.seconds,
         options.rounds,
         options.connections,
         options.panic_rate,
