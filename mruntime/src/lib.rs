@@ -77,6 +77,7 @@
 //! Everything past the quick start is in [`guide`], one chapter per module:
 //! [`policies`](guide::policies), [`macros`](guide::macros),
 //! [`supervision`](guide::supervision), [`health`](guide::health), [`sampling`](guide::sampling),
+//! [`redaction`](guide::redaction),
 //! [`telemetry`](guide::telemetry),
 //! [`sentry`](guide::sentry), [`crash`](guide::crash), [`panic_abort`](guide::panic_abort),
 //! [`safe_spawns`](guide::safe_spawns), [`axum`](guide::axum), [`grpc`](guide::grpc),
@@ -148,9 +149,9 @@ pub use task::{
     TaskHandle, spawn, spawn_blocking,
 };
 pub use telemetry::{
-    ErrorReporter, PanicSampling, add_secret_keys, clear_error_reporter, enable_task_metrics,
-    init_panic_metrics, on_crash, set_crash_flush_timeout, set_error_reporter, set_panic_sampling,
-    set_production_mode,
+    Alphabet, ErrorReporter, PanicSampling, SecretPattern, SecretPatternError, add_secret_keys,
+    add_secret_patterns, clear_error_reporter, enable_task_metrics, init_panic_metrics, on_crash,
+    set_crash_flush_timeout, set_error_reporter, set_panic_sampling, set_production_mode,
 };
 /// The cancellation token of a [`TaskContext`] (re-exported from `tokio_util`).
 pub use tokio_util::sync::CancellationToken;

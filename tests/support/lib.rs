@@ -7,6 +7,7 @@ mod child;
 pub mod otel;
 mod reports;
 pub mod service;
+pub mod sinks;
 
 pub use capture::{Capture, CapturedEvent, CapturedSpan};
 pub use child::{

@@ -23,7 +23,10 @@ pub use crash::{on_crash, set_crash_flush_timeout};
 pub(crate) use health::{health_changed, health_draining};
 pub(crate) use metrics::{TaskLifecycle, task_metrics_enabled};
 pub use metrics::{enable_task_metrics, init_panic_metrics};
-pub use redact::{add_secret_keys, set_production_mode};
+pub use redact::{
+    Alphabet, SecretPattern, SecretPatternError, add_secret_keys, add_secret_patterns,
+    set_production_mode,
+};
 pub use reporter::{ErrorReporter, clear_error_reporter, set_error_reporter};
 pub(crate) use restart::{gave_up, restarted};
 pub(crate) use sampling::sample_panic;

@@ -1,6 +1,12 @@
-//! Redaction of panic text before it leaves the process (Go's later `SetProductionMode`): a
-//! scanner over keys, separators and quoting that replaces the values of secret-looking keys,
-//! the credentials of URLs and bare bearer tokens by `[REDACTED]`.
+//! Redaction of panic text before it leaves the process (Go's later `SetProductionMode`): one
+//! scan, one automaton, that replaces by `[REDACTED]`, each class by its own rule:
+//!
+//! - the value of a secret-looking key after a separator, quoted or not, on the same line or
+//!   indented on the next one (`password:\n  hunter2`);
+//! - the credentials of URLs, bare bearer tokens, JSON Web Tokens, the bodies of PEM blocks;
+//! - credentials recognised by their form with no key in front (`forms.rs`: a prefix at a
+//!   token boundary, then a length of one alphabet);
+//! - keys disguised by zero-width or fullwidth characters, folded first (`fold.rs`).
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -9,6 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use aho_corasick::AhoCorasick;
+
+mod fold;
+mod forms;
+
+use forms::Form;
+pub use forms::{Alphabet, SecretPattern, SecretPatternError};
 
 static PRODUCTION: AtomicBool = AtomicBool::new(false);
 
@@ -60,8 +72,11 @@ const SCHEMES: &[&str] = &[
 /// - Outside it, secrets are replaced by `[REDACTED]`: the values of secret-looking keys (see
 ///   [`add_secret_keys`] for the list) in `key=value`, `key: value`, JSON, Debug (`key:
 ///   Some("..")`), header, query, cookie and URL-encoded (`key%3Dvalue`) forms, quoted or not;
-///   the password of a URL or DSN (`postgres://user:[REDACTED]@host/db`); the credential after
-///   `Bearer`, `Basic` or `Token`; JSON Web Tokens; the bodies of PEM blocks.
+///   the value may also be on the next line, indented (`password:\n  hunter2`); the password
+///   of a URL or DSN (`postgres://user:[REDACTED]@host/db`); the credential after `Bearer`,
+///   `Basic` or `Token`; JSON Web Tokens; the bodies of PEM blocks; credentials recognised by
+///   their form with no key in front (see [`add_secret_patterns`] for the list). Zero-width
+///   characters and fullwidth letters inside a key do not hide it.
 ///
 /// Request paths are redacted in both modes. [`Panicked`](crate::Panicked) values your code
 /// receives are never changed: only what leaves the process is.
@@ -86,6 +101,18 @@ pub(crate) fn production_mode() -> bool {
 /// `access_token`, `X-Refresh-Token` and `tokens`; `session` covers `jsessionid`. Empty keys are
 /// ignored. Keys take effect from the next report on, process-wide.
 ///
+/// Its value is redacted after `=`, `:`, `=>` or URL-encoded `%3D`/`%3A`, quoted or not, and
+/// also when the separator ends its line and the value is on the next one, indented more than
+/// the key's line (`password:\n    hunter2`, `password =\r\n\thunter2`: YAML, pretty-printed
+/// configs).
+///
+/// Before keys are matched, zero-width characters (U+200B, U+200C, U+200D, U+2060, U+FEFF) are
+/// dropped and fullwidth ASCII (U+FF01..U+FF5E, `ｐａｓｓｗｏｒｄ`) is read as ASCII, so
+/// `pass\u{200b}word=x` and `ｐａｓｓｗｏｒｄ＝x` are redacted like `password=x`. Nothing else is
+/// folded: look-alike letters of other scripts (Cyrillic `а` in `pаssword`), mathematical
+/// alphanumerics (`𝐩𝐚𝐬𝐬𝐰𝐨𝐫𝐝`), soft hyphens, other invisible characters and Unicode case folding
+/// are out of scope.
+///
 /// ```
 /// use mruntime::PanicPolicy::KeepRunning;
 ///
@@ -107,17 +134,111 @@ pub(crate) fn production_mode() -> bool {
 /// # assert_eq!(*seen.0.lock().unwrap(), "payout refused for IBAN=[REDACTED], ssn: [REDACTED]");
 /// ```
 pub fn add_secret_keys<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) {
-    let mut current = KEYS.write().unwrap_or_else(PoisonError::into_inner);
-    let mut list = current
-        .as_ref()
-        .map_or_else(default_keys, |keys| keys.list.clone());
-    for key in keys {
-        let key = key.as_ref().trim().to_ascii_lowercase();
-        if !key.is_empty() && !list.contains(&key) {
-            list.push(key);
+    let keys: Vec<String> = keys
+        .into_iter()
+        .map(|key| key.as_ref().trim().to_ascii_lowercase())
+        .filter(|key| !key.is_empty())
+        .collect();
+    update_rules(|list, _| {
+        for key in keys {
+            if !list.contains(&key) {
+                list.push(key);
+            }
         }
+    });
+}
+
+/// Adds credential formats of your own, recognised with no key in front, to the built-in ones
+/// (which always stay): a prefix at a token boundary, then a number of characters of an
+/// [`Alphabet`] (see [`SecretPattern`]). The characters after the prefix are replaced by
+/// `[REDACTED]`; the prefix stays, to say what was there. No regex engine is involved: the
+/// prefixes join the one automaton the scanner runs.
+///
+/// Recognised by default (high-confidence formats from gitleaks' rules and GitHub's
+/// secret-scanning partners; the prefix is case-sensitive, the length counts what follows it):
+///
+/// | credential | prefix | then |
+/// |---|---|---|
+/// | AWS access key id | `AKIA`, `ASIA`, `ABIA`, `ACCA` | exactly 16 of `A-Z0-9` |
+/// | GitHub token | `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` | 36 or more of `A-Za-z0-9` |
+/// | GitHub fine-grained token | `github_pat_` | 82 or more of `A-Za-z0-9_` |
+/// | Slack token | `xoxb-`, `xoxp-`, `xoxa-`, `xoxr-`, `xoxs-`, `xapp-` | 20 or more of `A-Za-z0-9-` |
+/// | Stripe secret or restricted key | `sk_live_`, `sk_test_`, `rk_live_`, `rk_test_` | 16 or more of `A-Za-z0-9` |
+/// | Google API key | `AIza` | exactly 35 of `A-Za-z0-9-_` |
+/// | GitLab token | `glpat-`, `glptt-`, `glrt-`, `gldt-` | 20 or more of `A-Za-z0-9-_` |
+/// | npm token | `npm_` | exactly 36 of `A-Za-z0-9` |
+/// | OpenAI-style key | `sk-` | 32 or more of `A-Za-z0-9` |
+/// | OpenAI project, service-account, admin key; Anthropic key | `sk-proj-`, `sk-svcacct-`, `sk-admin-`, `sk-ant-` | 32 or more of `A-Za-z0-9-_` |
+/// | Hugging Face token | `hf_` | 34 or more of `A-Za-z0-9` |
+/// | PyPI token | `pypi-AgEIcHlwaS5vcmc` | 50 or more of `A-Za-z0-9-_` |
+/// | SendGrid key | `SG.` | exactly 66 of `A-Za-z0-9-_.` |
+/// | Shopify token | `shpat_`, `shpca_`, `shppa_`, `shpss_` | exactly 32 of `0-9a-fA-F` |
+/// | DigitalOcean token | `dop_v1_`, `doo_v1_`, `dor_v1_` | exactly 64 of `0-9a-fA-F` |
+/// | Databricks token | `dapi` | exactly 32 of `0-9a-fA-F` |
+///
+/// A form is taken only between token boundaries: the prefix at the start of the text or after
+/// a character other than an ASCII letter, digit or `_`, and its characters followed by the end
+/// of the text or such a character (so `AKIA` + 17 capitals, or a prefix inside a longer word,
+/// is not a credential). When the text was cut at the 1024-character limit, a form running
+/// into the cut is redacted even if shorter than its length. JSON Web Tokens and PEM blocks are
+/// recognised too (see [`set_production_mode`]).
+///
+/// Patterns take effect from the next report on, process-wide. If any pattern is invalid (an
+/// empty prefix, a length that allows zero characters or none, an empty alphabet), none of
+/// them is added and the error says which and why; this function never panics.
+///
+/// ```
+/// use mruntime::PanicPolicy::KeepRunning;
+/// use mruntime::{Alphabet, SecretPattern};
+///
+/// mruntime::add_secret_patterns([
+///     SecretPattern::new("acme_").length(32..=40).alphabet(Alphabet::ALPHANUMERIC),
+///     SecretPattern::new("wh-").length(24..).alphabet(Alphabet::BASE64URL),
+/// ])?;
+/// # use std::sync::{Arc, Mutex};
+/// # #[derive(Clone, Default)]
+/// # struct Seen(Arc<Mutex<String>>);
+/// # impl mruntime::ErrorReporter for Seen {
+/// #     fn report(&self, p: &mruntime::Panicked) { *self.0.lock().unwrap() = p.message().to_owned(); }
+/// # }
+/// # let seen = Seen::default();
+/// # mruntime::set_error_reporter(seen.clone());
+/// let _ = mruntime::guard("billing", "charge", KeepRunning, || {
+///     panic!("upstream refused acme_3kQz9LmP0xYv7RtW2nB5cD8eF1gH4jK6 (aws AKIAIOSFODNN7EXAMPLE)")
+/// });
+/// // Every sink gets:
+/// # mruntime::clear_error_reporter();
+/// # assert_eq!(*seen.0.lock().unwrap(),
+/// "upstream refused acme_[REDACTED] (aws AKIA[REDACTED])"
+/// # );
+/// # Ok::<(), mruntime::SecretPatternError>(())
+/// ```
+pub fn add_secret_patterns(
+    patterns: impl IntoIterator<Item = SecretPattern>,
+) -> Result<(), SecretPatternError> {
+    let patterns: Vec<SecretPattern> = patterns.into_iter().collect();
+    for pattern in &patterns {
+        pattern.validate()?;
     }
-    *current = Some(Arc::new(Keys::new(list)));
+    update_rules(|_, forms| {
+        for pattern in &patterns {
+            if let Ok((prefix, body)) = pattern.validate() {
+                forms::add_form(forms, prefix, body);
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Changes the keys and forms, process-wide, and bumps [`KEYS_VERSION`].
+fn update_rules(change: impl FnOnce(&mut Vec<String>, &mut Vec<Form>)) {
+    let mut current = KEYS.write().unwrap_or_else(PoisonError::into_inner);
+    let (mut list, mut forms) = match current.as_ref() {
+        Some(rules) => (rules.list.clone(), rules.forms.clone()),
+        None => (default_keys(), forms::built_in()),
+    };
+    change(&mut list, &mut forms);
+    *current = Some(Arc::new(Keys::new(list, forms)));
     KEYS_VERSION.fetch_add(1, Ordering::Release);
 }
 
@@ -125,24 +246,60 @@ fn default_keys() -> Vec<String> {
     DEFAULT_KEYS.iter().map(|&k| k.to_owned()).collect()
 }
 
-/// The key list and the automaton finding its keys (and `://`) in one pass.
+/// The key list, the credential forms, and the automaton finding, in one pass, the keys, then
+/// `://`, `-----BEGIN` and `eyJ`, then the characters to fold, then the forms' prefixes.
 struct Keys {
     list: Vec<String>,
+    forms: Vec<Form>,
     /// `None` if it could not be built: then nothing is let through (fail closed).
     finder: Option<AhoCorasick>,
 }
 
+/// Where each kind of pattern starts among the automaton's pattern ids.
+#[derive(Clone, Copy)]
+struct Layout {
+    keys: usize,
+}
+
+impl Layout {
+    const URL: usize = 0;
+    const PEM: usize = 1;
+    const JWT: usize = 2;
+    const FIXED: usize = 3;
+
+    fn fold(self) -> Range<usize> {
+        let start = self.keys + Self::FIXED;
+        start..start + fold::TRIGGERS.len()
+    }
+
+    fn form(self, pattern: usize) -> Option<usize> {
+        pattern.checked_sub(self.fold().end)
+    }
+}
+
 impl Keys {
-    fn new(list: Vec<String>) -> Self {
+    fn new(list: Vec<String>, forms: Vec<Form>) -> Self {
         let finder = AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .build(
                 list.iter()
-                    .map(String::as_str)
-                    .chain([URL_SEPARATOR, PEM_BEGIN, JWT_START]),
+                    .map(String::as_bytes)
+                    .chain([URL_SEPARATOR, PEM_BEGIN, JWT_START].map(str::as_bytes))
+                    .chain(fold::TRIGGERS)
+                    .chain(forms.iter().map(|form| form.prefix.as_bytes())),
             )
             .ok();
-        Keys { list, finder }
+        Keys {
+            list,
+            forms,
+            finder,
+        }
+    }
+
+    fn layout(&self) -> Layout {
+        Layout {
+            keys: self.list.len(),
+        }
     }
 }
 
@@ -242,7 +399,7 @@ fn keys() -> Arc<Keys> {
         return Arc::clone(keys);
     }
     let mut slot = KEYS.write().unwrap_or_else(PoisonError::into_inner);
-    Arc::clone(slot.get_or_insert_with(|| Arc::new(Keys::new(default_keys()))))
+    Arc::clone(slot.get_or_insert_with(|| Arc::new(Keys::new(default_keys(), forms::built_in()))))
 }
 
 /// What is being scanned.
@@ -267,7 +424,16 @@ pub(crate) fn redact_secrets(text: &str, scan: Scan) -> Cow<'_, str> {
     LAST_SCANNED.with(|last| last.set(text.len()));
     let spans = with_current_keys(|keys| {
         let finder = keys.finder.as_ref()?;
-        Some(secret_spans(text, finder, keys.list.len(), scan))
+        match secret_spans(text, keys, finder, scan, true) {
+            Ok(spans) => Some(spans),
+            // Characters that disguise keys: scan a folded copy, redact the original.
+            Err(Unscanned::NeedsFolding) => {
+                let folded = fold::fold(text);
+                let spans = secret_spans(&folded.text, keys, finder, scan, false).ok()?;
+                Some(spans.into_iter().map(|s| folded.original(s)).collect())
+            }
+            Err(Unscanned::Failed) => None,
+        }
     });
     let Some(spans) = spans else {
         return Cow::Borrowed(REDACTED_VALUE);
@@ -291,38 +457,64 @@ enum Kind {
     Bearer,
 }
 
-fn kind_of(key: &str) -> Kind {
-    let key = key.to_ascii_lowercase();
-    if key == "bearer" {
+fn kind_of(key: &[u8]) -> Kind {
+    if key.eq_ignore_ascii_case(b"bearer") {
         Kind::Bearer
-    } else if key.contains("authorization") {
+    } else if find(key, 0, b"authorization").is_some() {
         Kind::Authorization
-    } else if key.contains("cookie") {
+    } else if find(key, 0, b"cookie").is_some() {
         Kind::Cookie
     } else {
         Kind::Plain
     }
 }
 
-/// The byte ranges of `text` to replace, in any order, possibly overlapping. `finder` finds
-/// the `keys` keys, then `://`, `-----BEGIN` and `eyJ`.
-fn secret_spans(text: &str, finder: &AhoCorasick, keys: usize, scan: Scan) -> Vec<Range<usize>> {
-    let (url_pattern, pem_pattern, jwt_pattern) = (keys, keys + 1, keys + 2);
+/// Why a text was not scanned to its end.
+enum Unscanned {
+    /// It holds a character that disguises keys: it must be folded, then scanned again.
+    NeedsFolding,
+    /// The automaton refused the search (it cannot with the settings it is built with): then
+    /// nothing of the text is let through (fail closed).
+    Failed,
+}
+
+/// The byte ranges of `text` to replace, in any order, possibly overlapping, found by `keys`'
+/// `finder` in one pass. With `fold`, a character to fold stops the scan (the caller scans a
+/// folded copy); without, such characters are passed over.
+fn secret_spans(
+    text: &str,
+    keys: &Keys,
+    finder: &AhoCorasick,
+    scan: Scan,
+    fold: bool,
+) -> Result<Vec<Range<usize>>, Unscanned> {
+    let layout = keys.layout();
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
     let mut last_key_end = 0;
-    for hit in finder.find_iter(text) {
+    // Overlapping: a form's prefix found inside a key (or a key inside a form) hides neither.
+    let hits = finder
+        .try_find_overlapping_iter(text)
+        .map_err(|_| Unscanned::Failed)?;
+    for hit in hits {
         let pattern = hit.pattern().as_usize();
-        if pattern == url_pattern {
-            spans.extend(url_credentials(bytes, hit.start(), scan));
-            continue;
-        }
-        if pattern == pem_pattern {
-            spans.extend(pem_body(bytes, hit.end()));
-            continue;
-        }
-        if pattern == jwt_pattern {
-            spans.extend(jwt(bytes, hit.start()));
+        if let Some(fixed) = pattern.checked_sub(layout.keys) {
+            match fixed {
+                Layout::URL => spans.extend(url_credentials(bytes, hit.start(), scan)),
+                Layout::PEM => spans.extend(pem_body(bytes, hit.end())),
+                Layout::JWT => spans.extend(jwt(bytes, hit.start())),
+                _ if layout.fold().contains(&pattern) => {
+                    if fold && fold::folds_at(text, hit.start()) {
+                        return Err(Unscanned::NeedsFolding);
+                    }
+                }
+                _ => {
+                    let form = layout.form(pattern).and_then(|i| keys.forms.get(i));
+                    spans.extend(
+                        form.and_then(|f| f.body_span(bytes, hit.start(), hit.end(), scan.cut)),
+                    );
+                }
+            }
             continue;
         }
         let start = key_run_start(bytes, hit.start());
@@ -331,11 +523,11 @@ fn secret_spans(text: &str, finder: &AhoCorasick, keys: usize, scan: Scan) -> Ve
             continue; // a second keyword of the same key (`session_token`)
         }
         last_key_end = end;
-        let kind = kind_of(&text[start..end]);
-        let value_at = match separator_end(bytes, end) {
+        let kind = kind_of(&bytes[start..end]);
+        let value_at = match separator_end(bytes, start, end) {
             Some(at) => at,
             // A bare `Bearer <credential>`, a command-line `--password <value>`.
-            None if (kind == Kind::Bearer || text[start..end].starts_with("--"))
+            None if (kind == Kind::Bearer || bytes[start..end].starts_with(b"--"))
                 && bytes.get(end) == Some(&b' ') =>
             {
                 skip_blanks(bytes, end)
@@ -344,7 +536,7 @@ fn secret_spans(text: &str, finder: &AhoCorasick, keys: usize, scan: Scan) -> Ve
         };
         spans.extend(value_span(bytes, value_at, kind, scan));
     }
-    spans
+    Ok(spans)
 }
 
 fn is_key_byte(b: u8) -> bool {
@@ -380,8 +572,8 @@ fn skip_backslashes(bytes: &[u8], mut at: usize) -> usize {
 }
 
 /// Where the value starts, when a separator (`=`, `:`, `=>`, URL-encoded `%3D`/`%3A`, after an
-/// optional closing quote of the key, escaped or not) follows the key ending at `at`.
-fn separator_end(bytes: &[u8], at: usize) -> Option<usize> {
+/// optional closing quote of the key, escaped or not) follows the key `key_start..at`.
+fn separator_end(bytes: &[u8], key_start: usize, at: usize) -> Option<usize> {
     let mut at = at;
     let quote = skip_backslashes(bytes, at);
     let quoted = matches!(bytes.get(quote), Some(b'"' | b'\''));
@@ -408,7 +600,35 @@ fn separator_end(bytes: &[u8], at: usize) -> Option<usize> {
     } else {
         return None;
     };
-    Some(skip_blanks(bytes, at + separator))
+    Some(next_line_value(
+        bytes,
+        key_start,
+        skip_blanks(bytes, at + separator),
+    ))
+}
+
+/// Where the value starts when the separator ending at `at` ends its line: on the next line
+/// (after `\n` or `\r\n`), if that line is indented more than the key's (`password:\n  x`);
+/// else `at` itself.
+fn next_line_value(bytes: &[u8], key_start: usize, at: usize) -> usize {
+    let next_line = match bytes.get(at..) {
+        Some([b'\n', ..]) => at + 1,
+        Some([b'\r', b'\n', ..]) => at + 2,
+        _ => return at,
+    };
+    let value = skip_blanks(bytes, next_line);
+    let indented = value - next_line > line_indent(bytes, key_start);
+    let has_value = bytes.get(value).is_some_and(|b| !b.is_ascii_whitespace());
+    if indented && has_value { value } else { at }
+}
+
+/// The blanks at the start of the line holding byte `at`.
+fn line_indent(bytes: &[u8], at: usize) -> usize {
+    let line_start = bytes[..at]
+        .iter()
+        .rposition(|&b| b == b'\n' || b == b'\r')
+        .map_or(0, |n| n + 1);
+    skip_blanks(bytes, line_start) - line_start
 }
 
 /// The secret part of the value starting at `at`.
@@ -839,6 +1059,103 @@ mod tests {
         ] {
             let once = redact(text);
             assert_eq!(redact(&once), once, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_value_on_the_next_line_indented_is_the_keys() {
+        let cases = [
+            ("password:\n   hunter2", "password:\n   [REDACTED]"),
+            ("password:\r\n\thunter2 x", "password:\r\n\t[REDACTED] x"),
+            ("password =\n  hunter2", "password =\n  [REDACTED]"),
+            (
+                "db:\n  password:  \n    \"two words\"\n  user: ana",
+                "db:\n  password:  \n    \"[REDACTED]\"\n  user: ana",
+            ),
+            // Not indented more than the key's line: the next key, not a value.
+            ("password:\nuser: ana", "password:\nuser: ana"),
+            ("  password:\n  user: ana", "  password:\n  user: ana"),
+            // A blank line is no value.
+            ("password:\n\n  x", "password:\n\n  x"),
+            ("password:\n   ", "password:\n   "),
+        ];
+        for (text, want) in cases {
+            assert_eq!(redact(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_are_recognised_by_their_form() {
+        let ghp = format!("ghp_{}", "aB3".repeat(12));
+        let pat = format!("github_pat_{}", "a_B3".repeat(21));
+        let cases = [
+            (
+                "aws AKIAIOSFODNN7EXAMPLE ok".to_owned(),
+                "aws AKIA[REDACTED] ok",
+            ),
+            (format!("clone with {ghp}."), "clone with ghp_[REDACTED]."),
+            (format!("\"{pat}\""), "\"github_pat_[REDACTED]\""),
+            (
+                "slack xoxb-1234567890-1234567890123-AbCdEfGh".to_owned(),
+                "slack xoxb-[REDACTED]",
+            ),
+            (
+                "key=sk_live_4eC39HqLyjWDarjtT1zdp7dc".to_owned(),
+                "key=sk_live_[REDACTED]",
+            ),
+            (
+                format!("sk-proj-{}", "Ab_-9".repeat(8)),
+                "sk-proj-[REDACTED]",
+            ),
+            (
+                "google AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI!".to_owned(),
+                "google AIza[REDACTED]!",
+            ),
+            (
+                "the task-abcdefghijklmnopqrstuvwxyz0123456789 ran".to_owned(),
+                "the task-abcdefghijklmnopqrstuvwxyz0123456789 ran",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(redact(&text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_form_inside_a_key_hides_neither() {
+        // `sk-` and `sk_live_` overlap keys and each other: every match is looked at.
+        assert_eq!(
+            redact("risk-token=abc sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+            "risk-token=[REDACTED] sk_live_[REDACTED]"
+        );
+    }
+
+    #[test]
+    fn disguised_keys_are_folded_and_the_original_redacted() {
+        let cases = [
+            (
+                "pass\u{200b}word=hunter2 ok",
+                "pass\u{200b}word=[REDACTED] ok",
+            ),
+            (
+                "ｐａｓｓｗｏｒｄ=hunter2 ok",
+                "ｐａｓｓｗｏｒｄ=[REDACTED] ok",
+            ),
+            ("ｔｏｋｅｎ＝ｈｕｎｔｅｒ２ ok", "ｔｏｋｅｎ＝[REDACTED] ok"),
+            (
+                "\u{feff}api\u{2060}_key: \u{200d}hunter2\u{200c} ok",
+                "\u{feff}api\u{2060}_key: \u{200d}[REDACTED] ok",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(redact(text), want, "{text:?}");
+        }
+        // Text with such characters but no secret is borrowed as it is.
+        for text in ["zero\u{200b}width ｆｕｌｌ", "ｱｲｳ and “quotes” — dashes"] {
+            assert!(
+                matches!(redact_secrets(text, Scan::default()), Cow::Borrowed(_)),
+                "{text}"
+            );
         }
     }
 
