@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::panic::PanicLocation;
+use crate::panic::span_trace::SpanCapture;
 use crate::site::Site;
 
 /// What a guard learns from the hook about the panic it caught.
@@ -27,6 +28,8 @@ pub(crate) struct Captured {
     pub(crate) location: Option<PanicLocation>,
     /// In an `Arc` already, as `Panicked` keeps it: a capture stays small to move.
     pub(crate) backtrace: Option<Arc<Backtrace>>,
+    /// The span current at the panic point, rendered when the panic is reported.
+    pub(crate) span_trace: SpanCapture,
 }
 
 /// How many captures a thread keeps waiting for their guards to exit; beyond that the oldest
@@ -266,6 +269,7 @@ pub(crate) fn see(info: &PanicHookInfo<'_>) -> Seen {
                 .location()
                 .map(|l| PanicLocation::new(l.file(), l.line(), l.column())),
             backtrace: capture_backtrace(),
+            span_trace: SpanCapture::now(),
         },
         fingerprint: Fingerprint::of_hook(info.payload()),
     })
@@ -279,6 +283,8 @@ pub(crate) fn keep(capture: Capture) {
             return;
         };
         if queue.len() >= CAPTURE_QUEUE_LIMIT {
+            // Its span handle is dropped here: a span that closed meanwhile closes now, in the
+            // hook, as it would at any drop.
             queue.pop_front();
             let _ = LOST.try_with(|l| l.set(l.get() + 1));
         }

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use crate::panic::Panicked;
+use crate::panic::span_trace::{SPAN_TRACE_BYTES, SPAN_TRACE_CUT};
 use crate::telemetry::limits::{VALUE_LIMIT, cut_with_marker, longer_than, window};
 use crate::telemetry::redact::{
     REDACTED_VALUE, Scan, keys_version, known_clean, production_mode, redact_secrets,
@@ -56,6 +57,30 @@ pub(crate) fn value(text: &str) -> Cow<'_, str> {
 /// A panic message as a display (a shutdown report) may show it: [`value`].
 pub(crate) fn message(text: &str) -> Cow<'_, str> {
     value(text)
+}
+
+/// A span trace ([`Panicked::span_trace`]) as it may leave the process: withheld (`None`) in
+/// production mode, with the panic value; outside it at most [`SPAN_TRACE_BYTES`] bytes, its
+/// secrets redacted (a span field `password="..."` never leaves).
+pub(crate) fn span_trace_for(text: Option<&str>, production: bool) -> Option<Cow<'_, str>> {
+    let text = text.filter(|_| !production)?;
+    // The trace is bounded already; a copy from elsewhere is cut before the scan all the same.
+    let mut end = text.len().min(SPAN_TRACE_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = end < text.len() || text.ends_with(SPAN_TRACE_CUT);
+    let redacted = redact_secrets(&text[..end], Scan { cut, path: false });
+    // Redaction can lengthen the text: cut again after it.
+    if end == text.len() && redacted.len() <= SPAN_TRACE_BYTES {
+        return Some(redacted);
+    }
+    let mut keep = SPAN_TRACE_BYTES - SPAN_TRACE_CUT.len();
+    while !redacted.is_char_boundary(keep.min(redacted.len())) {
+        keep -= 1;
+    }
+    let keep = keep.min(redacted.len());
+    Some(Cow::Owned(format!("{}{SPAN_TRACE_CUT}", &redacted[..keep])))
 }
 
 /// A request path as telemetry may carry it, in every mode: cut to [`VALUE_LIMIT`] characters,
@@ -185,6 +210,21 @@ mod tests {
         const SECRET: &str = "password=hunter2";
         assert_eq!(static_value(SECRET), "password=[REDACTED]");
         assert!(!known_clean(SECRET));
+    }
+
+    #[test]
+    fn span_traces_are_redacted_bounded_and_withheld_in_production() {
+        let trace = "app: db.login{user=\"ana\" password=\"hunter2\"}\napp: handler{token=abc}";
+        let out = span_trace_for(Some(trace), false).unwrap();
+        assert!(!out.contains("hunter2") && !out.contains("abc"), "{out}");
+        assert!(out.contains("user=\"ana\""), "{out}");
+        assert_eq!(span_trace_for(Some(trace), true), None);
+        assert_eq!(span_trace_for(None, false), None);
+        let clean = "app: db.debit{account=42}";
+        assert!(matches!(span_trace_for(Some(clean), false), Some(Cow::Borrowed(c)) if c == clean));
+        let huge = format!("app: x{{note={}}}", "é".repeat(5000));
+        let out = span_trace_for(Some(&huge), false).unwrap();
+        assert!(out.len() <= SPAN_TRACE_BYTES && out.ends_with(SPAN_TRACE_CUT));
     }
 
     #[test]
