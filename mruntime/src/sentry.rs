@@ -1,4 +1,7 @@
-//! [`SentryReporter`]: recovered panics as Sentry exception events (cargo feature `sentry`).
+//! [`SentryReporter`]: recovered panics as Sentry exception events (cargo feature `sentry`), and
+//! the spawner's hub carried into mruntime's tasks.
+
+pub(crate) mod carry;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,7 +42,7 @@ use crate::telemetry::limits::trimmed_stack;
 /// // After `let _sentry = sentry::init("https://key@sentry.example/1");`
 /// mruntime::set_error_reporter(mruntime::sentry::SentryReporter::new());
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SentryReporter {
     hub: Option<Arc<Hub>>,
 }
@@ -54,11 +57,12 @@ impl SentryReporter {
     /// process on stderr, here or at the first report, instead of dropping events silently.
     pub fn new() -> Self {
         warn_once_without_client(&Hub::current());
-        SentryReporter { hub: None }
+        Self::default()
     }
 
     /// A reporter sending through `hub` always.
     pub fn with_hub(hub: Arc<Hub>) -> Self {
+        carry::enable();
         SentryReporter { hub: Some(hub) }
     }
 
@@ -135,6 +139,14 @@ impl SentryReporter {
             breadcrumbs: breadcrumbs.into(),
             ..Default::default()
         }
+    }
+}
+
+/// As [`SentryReporter::new`], without checking for a client.
+impl Default for SentryReporter {
+    fn default() -> Self {
+        carry::enable();
+        SentryReporter { hub: None }
     }
 }
 

@@ -20,6 +20,9 @@ where
     F::Output: Send + 'static,
 {
     check_runtime();
+    // The spawner's Sentry hub, as its span, goes with the task.
+    #[cfg(feature = "sentry")]
+    let future = crate::sentry::carry::bind(future);
     tokio::task::spawn(future)
 }
 
@@ -33,6 +36,8 @@ where
     T: Send + 'static,
 {
     check_runtime();
+    #[cfg(feature = "sentry")]
+    let f = crate::sentry::carry::bind_blocking(f);
     tokio::task::spawn_blocking(f)
 }
 

@@ -1,0 +1,74 @@
+//! The spawner's Sentry hub carried into the tasks mruntime spawns, as the span parent is: a
+//! panic in a task started inside a request is reported with the request's tags and
+//! breadcrumbs (what `SentryFutureExt::bind_hub` does by hand).
+//!
+//! The task gets `Hub::new_from_top(spawner's hub)`: the spawner's client and a copy of its
+//! scope, so the task's own scope changes do not leak back. Nothing is carried until a
+//! [`SentryReporter`](super::SentryReporter) exists (one relaxed load per spawn), nor when the
+//! spawner's hub has no enabled client.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use sentry_core::Hub;
+
+/// Whether a `SentryReporter` was made: only then are hubs carried.
+static CARRY: AtomicBool = AtomicBool::new(false);
+
+/// From now on, spawns carry the spawner's hub.
+pub(crate) fn enable() {
+    CARRY.store(true, Ordering::Relaxed);
+}
+
+/// The hub a task spawned here should run with, if any.
+#[inline]
+fn to_carry() -> Option<Arc<Hub>> {
+    if !CARRY.load(Ordering::Relaxed) {
+        return None;
+    }
+    Hub::with_active(|hub| Some(Arc::new(Hub::new_from_top(hub))))
+}
+
+pin_project_lite::pin_project! {
+    /// A task's future, polled with its hub current (each poll, as `SentryFuture` does).
+    pub(crate) struct WithHub<F> {
+        hub: Option<Arc<Hub>>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for WithHub<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        match this.hub {
+            Some(hub) => Hub::run(hub.clone(), || this.future.poll(cx)),
+            None => this.future.poll(cx),
+        }
+    }
+}
+
+/// `future` bound to the spawner's hub (when there is one to carry).
+#[inline]
+pub(crate) fn bind<F: Future>(future: F) -> WithHub<F> {
+    WithHub {
+        hub: to_carry(),
+        future,
+    }
+}
+
+/// The blocking closure `f` run with the spawner's hub (when there is one to carry).
+#[inline]
+pub(crate) fn bind_blocking<T>(f: impl FnOnce() -> T) -> impl FnOnce() -> T {
+    let hub = to_carry();
+    move || match hub {
+        Some(hub) => Hub::run(hub, f),
+        None => f(),
+    }
+}
