@@ -149,7 +149,7 @@ fn a_task_s_scope_changes_stay_in_the_task() {
     let parent = reports(&events, "parent");
     assert_eq!(parent.len(), 1, "{events:#?}");
     assert!(
-        parent[0].tags.get("child_only").is_none(),
+        !parent[0].tags.contains_key("child_only"),
         "{:#?}",
         parent[0]
     );
