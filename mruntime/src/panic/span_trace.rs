@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use tracing::{Metadata, Span};
-use tracing_error::{SpanTrace, SpanTraceStatus};
+use tracing_error::SpanTrace;
 use tracing_subscriber::fmt::FormattedFields;
 use tracing_subscriber::fmt::format::DefaultFields;
 use tracing_subscriber::registry::{LookupSpan, Registry};
@@ -59,11 +59,13 @@ impl SpanCapture {
 
 /// The trace of `span`, through the `ErrorLayer` when there is one, else the `Registry`.
 fn render_span(span: &Span) -> Option<String> {
-    let mut trace = Writer::default();
-    let error_layer = SpanTrace::new(span.clone());
-    if error_layer.status() == SpanTraceStatus::CAPTURED {
-        error_layer.with_spans(|metadata, fields| trace.push(metadata, fields));
-    } else {
+    let mut trace = Writer {
+        text: String::with_capacity(256),
+        ..Writer::default()
+    };
+    // Nothing is visited when the subscriber has no `ErrorLayer`.
+    SpanTrace::new(span.clone()).with_spans(|metadata, fields| trace.push(metadata, fields));
+    if trace.spans == 0 {
         span.with_subscriber(|(id, dispatch)| {
             let Some(span) = dispatch
                 .downcast_ref::<Registry>()
@@ -101,20 +103,19 @@ impl Writer {
             self.omitted += 1;
             return true; // counted, not written
         }
-        let mut line = String::with_capacity(metadata.name().len() + fields.len() + 24);
-        push_clean(&mut line, metadata.target(), usize::MAX);
+        let line = &mut self.text;
+        if !line.is_empty() {
+            line.push('\n');
+        }
+        push_clean(line, metadata.target(), usize::MAX);
         line.push_str(": ");
-        push_clean(&mut line, metadata.name(), usize::MAX);
+        push_clean(line, metadata.name(), usize::MAX);
         let fields = fields.trim();
         if !fields.is_empty() {
             line.push('{');
-            push_clean(&mut line, fields, SPAN_FIELDS_BYTES);
+            push_clean(line, fields, SPAN_FIELDS_BYTES);
             line.push('}');
         }
-        if !self.text.is_empty() {
-            self.text.push('\n');
-        }
-        self.text.push_str(&line);
         self.spans += 1;
         if self.text.len() > SPAN_TRACE_BYTES {
             cut_to(&mut self.text, SPAN_TRACE_BYTES - SPAN_TRACE_CUT.len());
@@ -141,6 +142,15 @@ impl Writer {
 /// Appends `text` with ANSI escape sequences (a fmt layer's colours) left out and other control
 /// characters (newlines) escaped, so that each span stays one line; at most `limit` bytes of it.
 fn push_clean(out: &mut String, text: &str, limit: usize) {
+    // Mostly plain text: copied at once. (0xC2 leads the C1 controls, U+0080..U+009F.)
+    // A fold without an early exit, which the compiler vectorizes.
+    let plain = !text.bytes().fold(false, |seen, b| {
+        seen | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
+    });
+    if text.len() <= limit && plain {
+        out.push_str(text);
+        return;
+    }
     let start = out.len();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {

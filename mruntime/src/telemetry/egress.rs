@@ -4,6 +4,7 @@
 //! limit *before* it is scanned for secrets, so a 10 MB payload costs what a short one does.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
@@ -69,10 +70,19 @@ pub(crate) fn span_trace_for(text: Option<&str>, production: bool) -> Option<Cow
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let cut = end < text.len() || text.ends_with(SPAN_TRACE_CUT);
+    let whole = end == text.len();
+    let version = keys_version();
+    if whole && last_clean_span_trace(text, version) {
+        return Some(Cow::Borrowed(text));
+    }
+    let cut = !whole || text.ends_with(SPAN_TRACE_CUT);
     let redacted = redact_secrets(&text[..end], Scan { cut, path: false });
+    if whole && matches!(redacted, Cow::Borrowed(_)) {
+        remember_clean_span_trace(text, version);
+        return Some(redacted);
+    }
     // Redaction can lengthen the text: cut again after it.
-    if end == text.len() && redacted.len() <= SPAN_TRACE_BYTES {
+    if whole && redacted.len() <= SPAN_TRACE_BYTES {
         return Some(redacted);
     }
     let mut keep = SPAN_TRACE_BYTES - SPAN_TRACE_CUT.len();
@@ -81,6 +91,31 @@ pub(crate) fn span_trace_for(text: Option<&str>, production: bool) -> Option<Cow
     }
     let keep = keep.min(redacted.len());
     Some(Cow::Owned(format!("{}{SPAN_TRACE_CUT}", &redacted[..keep])))
+}
+
+thread_local! {
+    /// The last span trace found clean on this thread, and the keys' version then: a storm of
+    /// panics at one place repeats its trace, compared at once instead of scanned again.
+    static CLEAN_SPAN_TRACE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+}
+
+fn last_clean_span_trace(text: &str, version: u64) -> bool {
+    CLEAN_SPAN_TRACE
+        .try_with(|last| {
+            last.try_borrow()
+                .is_ok_and(|last| last.0 == version && !last.1.is_empty() && last.1 == text)
+        })
+        .unwrap_or(false)
+}
+
+fn remember_clean_span_trace(text: &str, version: u64) {
+    let _ = CLEAN_SPAN_TRACE.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            last.0 = version;
+            last.1.clear();
+            last.1.push_str(text);
+        }
+    });
 }
 
 /// A request path as telemetry may carry it, in every mode: cut to [`VALUE_LIMIT`] characters,
