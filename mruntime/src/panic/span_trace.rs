@@ -45,7 +45,9 @@ impl SpanCapture {
 
     /// The span trace's text, bounded: one line per span, innermost first, `target: name{fields}`
     /// (no braces without fields). `None` when there is no span or the subscriber cannot tell.
-    /// A fault of the subscriber is contained: no trace then.
+    /// A fault of the subscriber is contained: no trace then. (It runs as the `Panicked` is
+    /// made, before a crash's deadline is armed: it only reads the registry, lock-free look-ups
+    /// and each span's extensions under a read lock.)
     pub(crate) fn render(self) -> Option<Arc<str>> {
         if self.0.is_none() {
             return None;
