@@ -25,7 +25,7 @@ pub(crate) fn enable() {
 
 /// The hub a task spawned here should run with, if any.
 #[inline]
-fn to_carry() -> Option<Arc<Hub>> {
+pub(crate) fn to_carry() -> Option<Arc<Hub>> {
     if !CARRY.load(Ordering::Relaxed) {
         return None;
     }
@@ -33,11 +33,18 @@ fn to_carry() -> Option<Arc<Hub>> {
 }
 
 pin_project_lite::pin_project! {
-    /// A task's future, polled with its hub current (each poll, as `SentryFuture` does).
+    /// A task's future, polled with its hub current (each poll, as `SentryFuture` does). Only
+    /// a task that carries a hub is wrapped: the others are spawned as without the feature.
     pub(crate) struct WithHub<F> {
-        hub: Option<Arc<Hub>>,
+        hub: Arc<Hub>,
         #[pin]
         future: F,
+    }
+}
+
+impl<F> WithHub<F> {
+    pub(crate) fn new(hub: Arc<Hub>, future: F) -> Self {
+        WithHub { hub, future }
     }
 }
 
@@ -47,28 +54,6 @@ impl<F: Future> Future for WithHub<F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        match this.hub {
-            Some(hub) => Hub::run(hub.clone(), || this.future.poll(cx)),
-            None => this.future.poll(cx),
-        }
-    }
-}
-
-/// `future` bound to the spawner's hub (when there is one to carry).
-#[inline]
-pub(crate) fn bind<F: Future>(future: F) -> WithHub<F> {
-    WithHub {
-        hub: to_carry(),
-        future,
-    }
-}
-
-/// The blocking closure `f` run with the spawner's hub (when there is one to carry).
-#[inline]
-pub(crate) fn bind_blocking<T>(f: impl FnOnce() -> T) -> impl FnOnce() -> T {
-    let hub = to_carry();
-    move || match hub {
-        Some(hub) => Hub::run(hub, f),
-        None => f(),
+        Hub::run(this.hub.clone(), || this.future.poll(cx))
     }
 }
