@@ -33,5 +33,13 @@ fn panic_abort_build_reports_and_flushes_from_the_hook() {
         .expect(&stderr);
     assert!(logged < reported && reported < flushed, "{stderr}");
     assert!(stderr.contains("invariant broken"), "{stderr}");
+    // The span trace, captured in the hook: the guard's span inside the request's.
+    assert!(
+        stderr.contains(
+            "SPAN TRACE Some(\"mruntime: mruntime.guard{component=\\\"ledger\\\" name=\\\"post\\\" \
+             policy=\\\"KeepRunning\\\" otel.name=\\\"post\\\"}\\nfixture: request{id=7}\")"
+        ),
+        "{stderr}"
+    );
     assert!(stderr.contains("built with panic = \"abort\""), "{stderr}");
 }

@@ -90,6 +90,19 @@ fn panic_path_10mb(c: &mut Criterion) {
     group.finish();
 }
 
+fn panic_path_error_layer(c: &mut Criterion) {
+    let dispatch = span_trace::subscriber();
+    let mut group = c.benchmark_group("panic_path_error_layer");
+    group.throughput(Throughput::Elements(PANICS_PER_BATCH as u64));
+    group.bench_function("bare", |b| {
+        b.iter_custom(|batches| batched(batches, || span_trace::batch(&dispatch, raw_panic)))
+    });
+    group.bench_function("ours", |b| {
+        b.iter_custom(|batches| batched(batches, || span_trace::batch(&dispatch, guarded_panic)))
+    });
+    group.finish();
+}
+
 /// `layer_request`, `layer_vs_catch_panic` (`catch_panic` against `ours`) and `layer_stream`.
 fn layers(c: &mut Criterion) {
     let rt = current_thread_runtime();
@@ -235,6 +248,7 @@ fn main() {
     recover_async(&mut c);
     panic_path(&mut c);
     panic_path_10mb(&mut c);
+    panic_path_error_layer(&mut c);
     layers(&mut c);
     outer_layers(&mut c);
     http_cases(&mut c);

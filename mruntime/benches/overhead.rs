@@ -43,6 +43,7 @@ const CASES: &[&str] = &[
     "recover_async",
     "panic_path",
     "panic_path_10mb",
+    "panic_path_error_layer",
     "task_bytes",
     "layer_request",
     "layer_vs_catch_panic",
@@ -194,6 +195,20 @@ fn main() {
             },
         );
         print_case("panic_path_10mb", &samples, "ns/panic");
+    }
+    if selected("panic_path_error_layer") {
+        let dispatch = span_trace::subscriber();
+        let samples = interleave(
+            Rounds::new(mode, 1000),
+            || per_op(span_trace::batch(&dispatch, raw_panic), PANICS_PER_BATCH),
+            || {
+                per_op(
+                    span_trace::batch(&dispatch, guarded_panic),
+                    PANICS_PER_BATCH,
+                )
+            },
+        );
+        print_case("panic_path_error_layer", &samples, "ns/panic");
     }
     if selected("task_bytes") {
         static SITE: Site = Site::new("bench", "spawn_join", PanicPolicy::KeepRunning);

@@ -77,7 +77,7 @@
 //! Everything past the quick start is in [`guide`], one chapter per module:
 //! [`policies`](guide::policies), [`macros`](guide::macros),
 //! [`supervision`](guide::supervision), [`health`](guide::health), [`sampling`](guide::sampling),
-//! [`redaction`](guide::redaction),
+//! [`redaction`](guide::redaction), [`span_trace`](guide::span_trace),
 //! [`telemetry`](guide::telemetry),
 //! [`sentry`](guide::sentry), [`crash`](guide::crash), [`panic_abort`](guide::panic_abort),
 //! [`safe_spawns`](guide::safe_spawns), [`axum`](guide::axum), [`grpc`](guide::grpc),
@@ -155,6 +155,22 @@ pub use telemetry::{
 };
 /// The cancellation token of a [`TaskContext`] (re-exported from `tokio_util`).
 pub use tokio_util::sync::CancellationToken;
+/// tracing-error 0.2's layer that records each span's fields for [`Panicked::span_trace`]
+/// (re-exported, so `mruntime::ErrorLayer` and `tracing_error::ErrorLayer` are one type).
+///
+/// Add it to your subscriber and every recovered panic carries the chain of spans, with their
+/// fields, that was current where it was raised:
+///
+/// ```
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let subscriber = tracing_subscriber::registry()
+///     .with(tracing_subscriber::fmt::layer())
+///     .with(mruntime::ErrorLayer::default());
+/// # let _ = subscriber;
+/// // tracing::subscriber::set_global_default(subscriber).unwrap();
+/// ```
+pub use tracing_error::ErrorLayer;
 
 #[cfg(feature = "sentry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sentry")))]

@@ -1,13 +1,17 @@
-//! [`SentryReporter`]: recovered panics as Sentry exception events (cargo feature `sentry`).
+//! [`SentryReporter`]: recovered panics as Sentry exception events (cargo feature `sentry`), and
+//! the spawner's hub carried into mruntime's tasks.
+
+pub(crate) mod carry;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sentry_core::protocol::{Event, Exception, Level, Mechanism};
+use sentry_core::protocol::{Breadcrumb, Context, Event, Exception, Level, Mechanism, Value};
 use sentry_core::{Hub, types::protocol::v7::Map};
 
 use crate::panic::Panicked;
+use crate::panic::span_trace::OMITTED_SPANS;
 use crate::policy::PanicPolicy;
 use crate::telemetry::ErrorReporter;
 use crate::telemetry::egress;
@@ -26,13 +30,19 @@ use crate::telemetry::limits::trimmed_stack;
 ///   entry, without the frames of the panic machinery and of `catch_unwind` (runtime frames
 ///   included, not collapsed as in the log line); none in production mode;
 /// - tags and extra data: the static component, name and policy, the location
-///   (`file:line:col`) and the attempt. Never a request path, never the raw payload.
+///   (`file:line:col`) and the attempt. Never a request path, never the raw payload;
+/// - the span trace ([`Panicked::span_trace`]), redacted as the value and left out in production
+///   mode: as the context `span_trace` (`spans`: one `target: name{fields}` per span, innermost
+///   first) and as breadcrumbs of category `tracing.span`, outermost first, before the scope's.
+///
+/// The scope applied is the hub's: tags and breadcrumbs set in the request that spawned the
+/// panicking task too, since mruntime's spawns carry the spawner's hub into the task.
 ///
 /// ```
 /// // After `let _sentry = sentry::init("https://key@sentry.example/1");`
 /// mruntime::set_error_reporter(mruntime::sentry::SentryReporter::new());
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SentryReporter {
     hub: Option<Arc<Hub>>,
 }
@@ -47,11 +57,12 @@ impl SentryReporter {
     /// process on stderr, here or at the first report, instead of dropping events silently.
     pub fn new() -> Self {
         warn_once_without_client(&Hub::current());
-        SentryReporter { hub: None }
+        Self::default()
     }
 
     /// A reporter sending through `hub` always.
     pub fn with_hub(hub: Arc<Hub>) -> Self {
+        carry::enable();
         SentryReporter { hub: Some(hub) }
     }
 
@@ -94,6 +105,30 @@ impl SentryReporter {
         if panic.suppressed_before() > 0 {
             extra.insert("suppressed_before".into(), panic.suppressed_before().into());
         }
+        let mut contexts = Map::new();
+        let mut breadcrumbs = Vec::new();
+        if let Some(trace) = egress::span_trace_for(panic.span_trace(), production) {
+            let spans: Vec<&str> = trace.lines().collect();
+            breadcrumbs = spans
+                .iter()
+                .rev()
+                .filter(|line| !line.starts_with(OMITTED_SPANS))
+                .map(|line| Breadcrumb {
+                    ty: "default".into(),
+                    category: Some("tracing.span".into()),
+                    level: Level::Info,
+                    message: Some((*line).to_owned()),
+                    ..Default::default()
+                })
+                .collect();
+            let spans = spans
+                .into_iter()
+                .map(|l| Value::from(l.to_owned()))
+                .collect();
+            let mut context = Map::new();
+            context.insert("spans".to_owned(), Value::Array(spans));
+            contexts.insert("span_trace".to_owned(), Context::Other(context));
+        }
         Event {
             level: match panic.policy() {
                 PanicPolicy::KeepRunning => Level::Error,
@@ -103,8 +138,18 @@ impl SentryReporter {
             transaction: Some(format!("{}/{}", panic.component(), panic.name())),
             tags,
             extra,
+            contexts,
+            breadcrumbs: breadcrumbs.into(),
             ..Default::default()
         }
+    }
+}
+
+/// As [`SentryReporter::new`], without checking for a client.
+impl Default for SentryReporter {
+    fn default() -> Self {
+        carry::enable();
+        SentryReporter { hub: None }
     }
 }
 

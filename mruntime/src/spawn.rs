@@ -20,6 +20,12 @@ where
     F::Output: Send + 'static,
 {
     check_runtime();
+    // The spawner's Sentry hub, as its span, goes with the task; a task without one is spawned
+    // as it is (no wrapper: the same future, the same size).
+    #[cfg(feature = "sentry")]
+    if let Some(hub) = crate::sentry::carry::to_carry() {
+        return tokio::task::spawn(crate::sentry::carry::WithHub::new(hub, future));
+    }
     tokio::task::spawn(future)
 }
 
@@ -33,6 +39,10 @@ where
     T: Send + 'static,
 {
     check_runtime();
+    #[cfg(feature = "sentry")]
+    if let Some(hub) = crate::sentry::carry::to_carry() {
+        return tokio::task::spawn_blocking(move || sentry_core::Hub::run(hub, f));
+    }
     tokio::task::spawn_blocking(f)
 }
 

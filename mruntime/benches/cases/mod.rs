@@ -5,6 +5,7 @@
 
 pub(crate) mod http;
 pub(crate) mod layer;
+pub(crate) mod span_trace;
 pub(crate) mod storm;
 
 use std::future::Future;

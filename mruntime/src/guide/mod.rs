@@ -10,6 +10,7 @@
 //! | [`supervision`] | restarts with backoff and an intensity limit, `TaskContext`, `TaskGroup` and shutdown within a deadline |
 //! | [`health`] | readiness and liveness from supervision, a drain and a crash: `/readyz`, `/livez`, `grpc.health.v1` |
 //! | [`redaction`] | what is redacted from every text that leaves the process: keys, values on the next line, credentials by their form, disguised keys, production mode |
+//! | [`span_trace`] | the span chain at the panic point in every report, and the Sentry hub carried into spawned tasks |
 //! | [`sampling`] | panic storms: reports sampled per site, every count kept exact |
 //! | [`telemetry`] | what one panic produces (tracing, OpenTelemetry traces, logs and metrics), wiring it in a service, Prometheus |
 //! | [`sentry`] | error reporters, and the Sentry one |
@@ -20,9 +21,6 @@
 //! | [`grpc`] | tonic: the layer, `#[recover]` on service methods, server streams |
 //! | [`how_it_works`] | the panic hook, captures per guard, panics caught by other code, containment |
 //! | [`guarantees`] | what mruntime promises, and the test that shows each |
-//!
-//! Chapters written alongside this one, listed here as they land: span traces
-//! (`guide::span_trace`: the span chain at the panic point).
 //!
 //! Measured performance, per case and machine, is in the repository's `docs/performance.md`.
 
@@ -40,6 +38,9 @@ pub mod health {}
 
 #[doc = include_str!("redaction.md")]
 pub mod redaction {}
+
+#[doc = include_str!("span_trace.md")]
+pub mod span_trace {}
 
 #[doc = include_str!("sampling.md")]
 pub mod sampling {}

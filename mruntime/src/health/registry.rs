@@ -76,18 +76,18 @@ impl Registry {
 
     /// Publishes the report to the watch channel's receivers, if it changed and anyone listens.
     fn publish(&self) {
-        if let Some(sender) = WATCH.get() {
-            if sender.receiver_count() > 0 {
-                let report = self.report();
-                sender.send_if_modified(|current| {
-                    if *current == report {
-                        false
-                    } else {
-                        *current = report;
-                        true
-                    }
-                });
-            }
+        if let Some(sender) = WATCH.get()
+            && sender.receiver_count() > 0
+        {
+            let report = self.report();
+            sender.send_if_modified(|current| {
+                if *current == report {
+                    false
+                } else {
+                    *current = report;
+                    true
+                }
+            });
         }
     }
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::panic::PanicLocation;
+use crate::panic::span_trace::SpanCapture;
 use crate::site::Site;
 
 /// What a guard learns from the hook about the panic it caught.
@@ -29,6 +30,8 @@ pub(crate) struct Captured {
     pub(crate) backtrace: Option<Arc<Backtrace>>,
     /// What sampling decided in the hook (before the backtrace was taken).
     pub(crate) verdict: Verdict,
+    /// The span current at the panic point, rendered when the panic is reported.
+    pub(crate) span_trace: SpanCapture,
 }
 
 /// Whether a panic gets its full report, decided in the hook by panic sampling (see
@@ -317,6 +320,12 @@ pub(crate) fn see(
                 .map(|l| PanicLocation::new(l.file(), l.line(), l.column())),
             backtrace: if report { capture_backtrace() } else { None },
             verdict,
+            // A suppressed panic sends nothing: no span trace either.
+            span_trace: if report {
+                SpanCapture::now()
+            } else {
+                SpanCapture::none()
+            },
         },
         fingerprint: Fingerprint::of_hook(info.payload(), report),
     })
@@ -330,6 +339,8 @@ pub(crate) fn keep(capture: Capture) {
             return;
         };
         if queue.len() >= CAPTURE_QUEUE_LIMIT {
+            // Its span handle is dropped here: a span that closed meanwhile closes now, in the
+            // hook, as it would at any drop.
             queue.pop_front();
             let _ = LOST.try_with(|l| l.set(l.get() + 1));
         }

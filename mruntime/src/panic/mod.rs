@@ -3,6 +3,7 @@
 
 pub(crate) mod capture;
 pub(crate) mod panicked;
+pub(crate) mod span_trace;
 
 pub use capture::{BacktraceCapture, set_backtrace_capture};
 pub(crate) use capture::{Captured, Silenced, Verdict};

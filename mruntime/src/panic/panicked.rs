@@ -216,6 +216,7 @@ struct Inner {
     payload: Payload,
     location: Option<PanicLocation>,
     backtrace: Option<Arc<Backtrace>>,
+    span_trace: Option<Arc<str>>,
     attempt: u32,
     caught_elsewhere: bool,
     suppressed_before: u64,
@@ -227,15 +228,15 @@ impl Panicked {
         payload: Box<dyn Any + Send>,
         captured: Option<Captured>,
     ) -> Self {
-        let (location, backtrace, suppressed_before) = match captured {
+        let (location, backtrace, suppressed_before, span_trace) = match captured {
             Some(c) => {
                 let suppressed = match c.verdict {
                     Verdict::Report { suppressed_before } => suppressed_before,
                     Verdict::Suppress { .. } => 0,
                 };
-                (c.location, c.backtrace, suppressed)
+                (c.location, c.backtrace, suppressed, c.span_trace.render())
             }
-            None => (None, None, 0),
+            None => (None, None, 0, None),
         };
         Panicked {
             inner: Box::new(Inner {
@@ -243,6 +244,7 @@ impl Panicked {
                 payload: Payload::new(payload),
                 location,
                 backtrace,
+                span_trace,
                 attempt: 1,
                 caught_elsewhere: false,
                 suppressed_before,
@@ -312,6 +314,46 @@ impl Panicked {
     /// resolved to symbols only when displayed.
     pub fn backtrace(&self) -> Option<&Backtrace> {
         self.inner.backtrace.as_deref()
+    }
+
+    /// The chain of spans that was current where the panic was raised, innermost first: one
+    /// line per span, `target: name{fields}` (`name` alone for a span without fields), at most
+    /// 32 spans (then a last line `... N more spans`) and 4096 bytes (then cut, ending in
+    /// `...[truncated]`). Control characters are escaped and a fmt layer's colours left out.
+    ///
+    /// What it holds depends on the subscriber current on the panicking thread:
+    /// - with [`ErrorLayer`](crate::ErrorLayer) (tracing-error 0.2) in it: every span's target,
+    ///   name and fields as the layer formatted them;
+    /// - with a tracing-subscriber `Registry` and no `ErrorLayer`: every span's target and name,
+    ///   and its fields when a fmt layer with the default field formatter recorded them;
+    /// - with another subscriber, no subscriber, or no span current at the panic point: `None`.
+    ///
+    /// It is `None` as well when the panic did not go through mruntime's hook (see
+    /// [`location`](Self::location)). This is your copy, unredacted (as
+    /// [`message`](Self::message)); what leaves the process (the `panic.span_trace` field of the
+    /// event, the span event, the reporter's copy) has its secrets redacted, and is left out in
+    /// production mode.
+    ///
+    /// ```
+    /// use mruntime::PanicPolicy;
+    /// use tracing_subscriber::layer::SubscriberExt;
+    ///
+    /// let subscriber = tracing_subscriber::registry().with(mruntime::ErrorLayer::default());
+    /// let p = tracing::subscriber::with_default(subscriber, || {
+    ///     let _request = tracing::info_span!("handler.transfer", request_id = 7).entered();
+    ///     mruntime::guard("ledger", "debit", PanicPolicy::KeepRunning, || {
+    ///         let _db = tracing::info_span!(target: "app::db", "db.debit", account = 42).entered();
+    ///         panic!("insufficient funds")
+    ///     })
+    ///     .unwrap_err()
+    /// });
+    /// let trace: Vec<&str> = p.span_trace().unwrap().lines().collect();
+    /// assert_eq!(trace[0], "app::db: db.debit{account=42}");
+    /// assert!(trace[1].starts_with("mruntime: mruntime.guard{component=\"ledger\""));
+    /// assert!(trace[2].ends_with(": handler.transfer{request_id=7}"));
+    /// ```
+    pub fn span_trace(&self) -> Option<&str> {
+        self.inner.span_trace.as_deref()
     }
 
     /// Whether other code caught this panic before any guard of mruntime's could: it was raised
@@ -447,11 +489,18 @@ impl Panicked {
                 payload: Payload::String(value),
                 location: self.inner.location.clone(),
                 backtrace: self.inner.backtrace.clone().filter(|_| keep_backtrace),
+                span_trace: self.inner.span_trace.clone(),
                 attempt: self.inner.attempt,
                 caught_elsewhere: self.inner.caught_elsewhere,
                 suppressed_before: self.inner.suppressed_before,
             }),
         }
+    }
+
+    /// This copy with `span_trace` instead of the panic's own (what sinks may see of it).
+    pub(crate) fn with_span_trace(mut self, span_trace: Option<Arc<str>>) -> Panicked {
+        self.inner.span_trace = span_trace;
+        self
     }
 
     /// A panic raised under a guard and caught by other code, from what the hook captured.
@@ -496,6 +545,7 @@ impl fmt::Debug for Panicked {
             .field("caught_elsewhere", &self.caught_elsewhere())
             .field("suppressed_before", &self.suppressed_before())
             .field("backtrace", &self.backtrace().map(|_| "captured"))
+            .field("span_trace", &self.span_trace())
             .finish()
     }
 }

@@ -128,9 +128,11 @@ where
 /// [`safe_go!`](crate::safe_go) expands to. Use it instead of a bare `tokio::spawn`.
 ///
 /// The task runs inside a span (`component`, `name`, `policy`, `otel.name`) whose parent is the
-/// span current now. A panic in it is logged, counted, traced and reported once; then under
-/// [`PanicPolicy::KeepRunning`] the task ends with [`TaskError::Panicked`](crate::TaskError) and
-/// everything else goes on, and under [`PanicPolicy::CrashProcess`] the process ends.
+/// span current now, and with the feature `sentry` under the current Sentry hub (see
+/// `mruntime::sentry::SentryReporter`). A panic in it is logged, counted, traced and reported
+/// once; then under [`PanicPolicy::KeepRunning`] the task ends with
+/// [`TaskError::Panicked`](crate::TaskError) and everything else goes on, and under
+/// [`PanicPolicy::CrashProcess`] the process ends.
 ///
 /// The returned handle points at its site instead of holding a copy (16 bytes, as cheap to keep
 /// by the thousand as `safe_go!`'s): each distinct `component`, `name` and `policy` is kept once,

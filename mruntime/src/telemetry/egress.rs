@@ -4,9 +4,11 @@
 //! limit *before* it is scanned for secrets, so a 10 MB payload costs what a short one does.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt::Write as _;
 
 use crate::panic::Panicked;
+use crate::panic::span_trace::{SPAN_TRACE_BYTES, SPAN_TRACE_CUT};
 use crate::telemetry::limits::{VALUE_LIMIT, cut_with_marker, longer_than, window};
 use crate::telemetry::redact::{
     REDACTED_VALUE, Scan, keys_version, known_clean, production_mode, redact_secrets,
@@ -54,6 +56,64 @@ pub(crate) fn value(text: &str) -> Cow<'_, str> {
 /// A panic message as a display (a shutdown report) may show it: [`value`].
 pub(crate) fn message(text: &str) -> Cow<'_, str> {
     value(text)
+}
+
+/// A span trace ([`Panicked::span_trace`]) as it may leave the process: withheld (`None`) in
+/// production mode, with the panic value; outside it at most [`SPAN_TRACE_BYTES`] bytes, its
+/// secrets redacted (a span field `password="..."` never leaves).
+pub(crate) fn span_trace_for(text: Option<&str>, production: bool) -> Option<Cow<'_, str>> {
+    let text = text.filter(|_| !production)?;
+    // The trace is bounded already; a copy from elsewhere is cut before the scan all the same.
+    let mut end = text.len().min(SPAN_TRACE_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let whole = end == text.len();
+    let version = keys_version();
+    if whole && last_clean_span_trace(text, version) {
+        return Some(Cow::Borrowed(text));
+    }
+    let cut = !whole || text.ends_with(SPAN_TRACE_CUT);
+    let redacted = redact_secrets(&text[..end], Scan { cut, path: false });
+    if whole && matches!(redacted, Cow::Borrowed(_)) {
+        remember_clean_span_trace(text, version);
+        return Some(redacted);
+    }
+    // Redaction can lengthen the text: cut again after it.
+    if whole && redacted.len() <= SPAN_TRACE_BYTES {
+        return Some(redacted);
+    }
+    let mut keep = SPAN_TRACE_BYTES - SPAN_TRACE_CUT.len();
+    while !redacted.is_char_boundary(keep.min(redacted.len())) {
+        keep -= 1;
+    }
+    let keep = keep.min(redacted.len());
+    Some(Cow::Owned(format!("{}{SPAN_TRACE_CUT}", &redacted[..keep])))
+}
+
+thread_local! {
+    /// The last span trace found clean on this thread, and the keys' version then: a storm of
+    /// panics at one place repeats its trace, compared at once instead of scanned again.
+    static CLEAN_SPAN_TRACE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+}
+
+fn last_clean_span_trace(text: &str, version: u64) -> bool {
+    CLEAN_SPAN_TRACE
+        .try_with(|last| {
+            last.try_borrow()
+                .is_ok_and(|last| last.0 == version && !last.1.is_empty() && last.1 == text)
+        })
+        .unwrap_or(false)
+}
+
+fn remember_clean_span_trace(text: &str, version: u64) {
+    let _ = CLEAN_SPAN_TRACE.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            last.0 = version;
+            last.1.clear();
+            last.1.push_str(text);
+        }
+    });
 }
 
 /// A request path as telemetry may carry it, in every mode: cut to [`VALUE_LIMIT`] characters,
@@ -192,6 +252,21 @@ mod tests {
         const SECRET: &str = "password=hunter2";
         assert_eq!(static_value(SECRET), "password=[REDACTED]");
         assert!(!known_clean(SECRET));
+    }
+
+    #[test]
+    fn span_traces_are_redacted_bounded_and_withheld_in_production() {
+        let trace = "app: db.login{user=\"ana\" password=\"hunter2\"}\napp: handler{token=abc}";
+        let out = span_trace_for(Some(trace), false).unwrap();
+        assert!(!out.contains("hunter2") && !out.contains("abc"), "{out}");
+        assert!(out.contains("user=\"ana\""), "{out}");
+        assert_eq!(span_trace_for(Some(trace), true), None);
+        assert_eq!(span_trace_for(None, false), None);
+        let clean = "app: db.debit{account=42}";
+        assert!(matches!(span_trace_for(Some(clean), false), Some(Cow::Borrowed(c)) if c == clean));
+        let huge = format!("app: x{{note={}}}", "é".repeat(5000));
+        let out = span_trace_for(Some(&huge), false).unwrap();
+        assert!(out.len() <= SPAN_TRACE_BYTES && out.ends_with(SPAN_TRACE_CUT));
     }
 
     #[test]

@@ -84,6 +84,7 @@ panic_event! {
         "panic.value" => view.value(),
         "panic.location" => p.location().map(display),
         "panic.stack" => view.readable_stack(),
+        "panic.span_trace" => view.span_trace(),
         "panic.component" => non_empty(p.site().component()),
         "panic.goroutine_name" => non_empty(p.site().name()),
         "panic.caught_elsewhere" => p.caught_elsewhere().then_some(true),
@@ -158,6 +159,9 @@ fn emit_in(view: &SinkView<'_>, request: Option<RequestFields<'_>>) {
     exception.push(KeyValue::new("exception.message", view.value().to_owned()));
     if let Some(stack) = view.stack() {
         exception.push(KeyValue::new("exception.stacktrace", stack.to_owned()));
+    }
+    if let Some(span_trace) = view.span_trace() {
+        exception.push(KeyValue::new("panic.span_trace", span_trace.to_owned()));
     }
     span.add_event("exception", exception);
     span.set_status(Status::error(format!(

@@ -1,9 +1,11 @@
 //! What sinks see of a recovered panic, as [`egress`](crate::telemetry::egress) lets it out: the
-//! value bounded and redacted, the stack trimmed (computed once, only if a sink asks), bounded
-//! for telemetry and collapsed for people; neither value nor stack in production mode.
+//! value and the span trace bounded and redacted, the stack trimmed (computed once, only if a
+//! sink asks), bounded for telemetry and collapsed for people; no value, stack or span trace in
+//! production mode.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
+use std::sync::Arc;
 
 use crate::panic::Panicked;
 use crate::telemetry::egress;
@@ -25,12 +27,25 @@ impl<'a> SinkView<'a> {
         let production = egress::production();
         let value = egress::panic_value(panicked, production);
         let sink_copy = if production {
-            Some(panicked.for_sinks(value.into_owned(), false))
+            let copy = panicked.for_sinks(value.into_owned(), false);
+            Some(copy.with_span_trace(None))
         } else {
             // Unchanged text comes back borrowed, the very message: no need to compare it.
             let unchanged =
                 matches!(&value, Cow::Borrowed(v) if std::ptr::eq(*v, panicked.message()));
-            (!unchanged).then(|| panicked.for_sinks(value.into_owned(), true))
+            // Likewise the span trace: borrowed means the panic's own, as it is.
+            let span_trace = match egress::span_trace_for(panicked.span_trace(), false) {
+                Some(Cow::Owned(redacted)) => Some(Arc::<str>::from(redacted)),
+                _ => None,
+            };
+            match span_trace {
+                None => (!unchanged).then(|| panicked.for_sinks(value.into_owned(), true)),
+                Some(redacted) => Some(
+                    panicked
+                        .for_sinks(value.into_owned(), true)
+                        .with_span_trace(Some(redacted)),
+                ),
+            }
         };
         SinkView {
             panicked,
@@ -46,6 +61,11 @@ impl<'a> SinkView<'a> {
     /// message; no backtrace in production mode.
     pub(crate) fn for_reporter(&self) -> &Panicked {
         self.sink_copy.as_ref().unwrap_or(self.panicked)
+    }
+
+    /// The span trace for sinks: redacted, bounded; `None` in production mode.
+    pub(crate) fn span_trace(&self) -> Option<&str> {
+        self.for_reporter().span_trace()
     }
 
     /// The panic value for sinks.
