@@ -122,3 +122,32 @@ fn a_short_storm_every_request_panicking_counts_each_once() {
         "every one of the {requests} requests panicked: {ours}"
     );
 }
+
+#[test]
+fn a_short_sampled_storm_keeps_every_count_exact() {
+    let (ok, stdout, stderr) = soak(&[
+        "--seconds",
+        "1",
+        "--rounds",
+        "1",
+        "--connections",
+        "8",
+        "--panic-rate",
+        "1",
+        "--sampling",
+        "5",
+        "--side",
+        "recover",
+        "--rss-limit-mb",
+        "16",
+    ]);
+    assert!(ok, "the sampled storm failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("sampling first 5 per site per 1 s"),
+        "{stdout}"
+    );
+    // The run's own check: panics = panic_recovered_total = 500s + aborted = reports + suppressed.
+    let ours = checks(&stdout, "RecoverLayer");
+    assert!(ours.ends_with(": ok"), "{ours}");
+    assert!(!ours.contains("panics 0 "), "{ours}");
+}

@@ -14,7 +14,9 @@
 //! `--client-threads` (the cpus), `--rss-limit-mb M` (2: growth allowed after the first 10%,
 //! or 2% if more), `--log-file PATH` (the fmt subscriber's output; default `io::sink`), `--side
 //! recover|catch-panic|both`, `--backtraces` (captured and logged with each panic; off by
-//! default, whatever `RUST_BACKTRACE` says). `--serve ADDR` serves one side (the first of
+//! default, whatever `RUST_BACKTRACE` says), `--sampling N` (panic sampling per site: the first
+//! N panics of each site per 1 s window get the full report, the rest are counted only; for a
+//! storm, `--panic-rate 1 --sampling 10`). `--serve ADDR` serves one side (the first of
 //! `--side`) on `ADDR` until Ctrl-C, with no client, for an outside load tool (`oha`, `wrk`).
 //!
 //! Each run is a child process (this binary with `--child`), so that each has its own peak RSS
@@ -51,6 +53,8 @@ struct Options {
     rss_limit_mb: f64,
     log_file: Option<String>,
     backtraces: bool,
+    /// `--sampling N`: `PanicSampling::per_site(N, 1 s)`.
+    sampling: Option<u32>,
     serve: Option<String>,
     sides: Vec<Side>,
     child: bool,
@@ -73,6 +77,7 @@ impl Options {
             rss_limit_mb: 2.0,
             log_file: None,
             backtraces: false,
+            sampling: None,
             serve: None,
             sides: vec![Side::Recover, Side::CatchPanic],
             child: false,
@@ -105,6 +110,7 @@ impl Options {
                 "--client-threads" => options.client_threads = number()?.max(1.0) as usize,
                 "--rss-limit-mb" => options.rss_limit_mb = number()?,
                 "--log-file" => options.log_file = Some(value),
+                "--sampling" => options.sampling = Some(number()?.min(f64::from(u32::MAX)) as u32),
                 "--serve" => options.serve = Some(value),
                 "--side" => {
                     options.sides = match value.as_str() {
@@ -143,6 +149,9 @@ impl Options {
         }
         if self.backtraces {
             args.push("--backtraces".to_owned());
+        }
+        if let Some(first) = self.sampling {
+            args.extend(["--sampling".to_owned(), first.to_string()]);
         }
         if let Some(path) = &self.log_file {
             args.extend(["--log-file".to_owned(), path.clone()]);
@@ -221,6 +230,12 @@ fn run(options: &Options, side: Side) -> Result<(), String> {
     } else {
         mruntime::BacktraceCapture::Never
     });
+    if let Some(first) = options.sampling {
+        mruntime::set_panic_sampling(mruntime::PanicSampling::per_site(
+            first,
+            Duration::from_secs(1),
+        ));
+    }
     let server_rt = runtime(options.server_threads, "soak-server")?;
     let client_rt = runtime(options.client_threads, "soak-client")?;
     let shared = Shared::new(side, options.panic_rate);
@@ -290,11 +305,14 @@ fn run(options: &Options, side: Side) -> Result<(), String> {
     let mid_body = shared.stream_panics_raised.load(Ordering::Relaxed);
     let raised = unary + mid_body;
     let counted = pipeline.panic_recovered_total(HTTP_COMPONENT)?;
+    // With sampling on, a suppressed panic is counted, not reported: reports + suppressed.
     let reports = &pipeline.reports;
-    let reported = reports.http.load(Ordering::Relaxed);
+    let reported = reports.http.load(Ordering::Relaxed)
+        + pipeline.counter_total("panic_log_suppressed_total", HTTP_COMPONENT)?;
     let worker_raised = shared.worker_panics.load(Ordering::Relaxed);
     let worker_counted = pipeline.panic_recovered_total(WORKER_COMPONENT)?;
-    let worker_reported = reports.worker.load(Ordering::Relaxed);
+    let worker_reported = reports.worker.load(Ordering::Relaxed)
+        + pipeline.counter_total("panic_log_suppressed_total", WORKER_COMPONENT)?;
     let growth_kb = rss_end_kb.saturating_sub(rss_warm_kb);
     let allowed_kb = ((options.rss_limit_mb * 1024.0) as u64).max(rss_warm_kb / 50);
 
@@ -313,7 +331,7 @@ fn run(options: &Options, side: Side) -> Result<(), String> {
                     && reported == raised,
                 format!(
                     "panics raised {raised} (unary {unary}, mid-body {mid_body}), \
-                     panic_recovered_total {counted}, 500s {} + aborted bodies {}, reports {reported}: \
+                     panic_recovered_total {counted}, 500s {} + aborted bodies {}, reports + suppressed {reported}: \
                      not all equal",
                     seen.server_errors, seen.aborted
                 ),
@@ -356,7 +374,7 @@ fn run(options: &Options, side: Side) -> Result<(), String> {
     let panics = match side {
         Side::Recover => format!(
             "panics {raised} (unary {unary}, mid-body {mid_body}) = panic_recovered_total \
-             {counted} = 500s {} + aborted bodies {} = reports {reported}",
+             {counted} = 500s {} + aborted bodies {} = reports + suppressed {reported}",
             seen.server_errors, seen.aborted
         ),
         Side::CatchPanic => format!(
@@ -515,14 +533,17 @@ fn compare(options: &Options) -> Result<(), String> {
     println!(
         "# {} interleaved rounds of {per_run} s per side; {} connections; panic rate {}; \
          {}% of requests streamed (8 chunks, panicking mid-body under RecoverLayer only); \
-         server {} threads, client {} threads; backtraces {}",
+         server {} threads, client {} threads; backtraces {}; sampling {}",
         options.rounds,
         options.connections,
         options.panic_rate,
         options.stream_share * 100.0,
         options.server_threads,
         options.client_threads,
-        if options.backtraces { "on" } else { "off" }
+        if options.backtraces { "on" } else { "off" },
+        options.sampling.map_or("off".to_owned(), |first| format!(
+            "first {first} per site per 1 s"
+        ))
     );
     let mut results: Vec<Vec<RunResult>> = vec![Vec::new(); options.sides.len()];
     let mut checks = Vec::new();

@@ -334,6 +334,11 @@ impl Pipeline {
 
     /// `panic_recovered_total` as the SDK has it now, summed over the points of `component`.
     pub(crate) fn panic_recovered_total(&self, component: &str) -> Result<u64, String> {
+        self.counter_total("panic_recovered_total", component)
+    }
+
+    /// The u64 counter `name` as the SDK has it now, summed over the points of `component`.
+    pub(crate) fn counter_total(&self, name: &str, component: &str) -> Result<u64, String> {
         self.meters
             .force_flush()
             .map_err(|e| format!("flush metrics: {e}"))?;
@@ -346,7 +351,7 @@ impl Pipeline {
         };
         let mut total = 0;
         for metric in last.scope_metrics().flat_map(|s| s.metrics()) {
-            if metric.name() != "panic_recovered_total" {
+            if metric.name() != name {
                 continue;
             }
             if let AggregatedMetrics::U64(MetricData::Sum(sum)) = metric.data() {

@@ -49,6 +49,7 @@ const CASES: &[&str] = &[
     "layer_vs_catch_panic",
     "layer_stream",
     "layer_floor",
+    "layer_over_floor",
     "outer_layer_request",
     "outer_layer_vs_catch_panic",
     "outer_layer_stream",
@@ -274,6 +275,14 @@ fn main() {
         &HELLO,
         300,
         "  (ours here is a layer that does nothing, added with Router::layer)"
+    );
+    layer_case!(
+        "layer_over_floor",
+        layer::with_no_op_layer(),
+        layer::with_recover_layer(),
+        &HELLO,
+        300,
+        "  (bare here is a layer that does nothing, added with Router::layer as ours is)"
     );
     layer_case!(
         "outer_layer_request",

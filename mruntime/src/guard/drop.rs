@@ -112,6 +112,7 @@ pub(crate) fn clear_guarded<T>(
 
 /// Drops `value` in a guard of `site` (a holder giving up an owned value of the user's).
 #[inline]
+#[cfg_attr(not(feature = "tower"), allow(dead_code))] // the layer's unsent answer
 pub(crate) fn drop_guarded<T>(site: &Site, recovery: Recovery, value: T) -> Result<(), Panicked> {
     let mut value = UserValue::new(value);
     // SAFETY: `value` is a local, dropped here and never used again.

@@ -17,7 +17,9 @@ mod stream;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 
-pub(crate) use drop::{DropGuarded, TaskOutput, UserValue, clear_guarded, drop_guarded};
+#[cfg(feature = "tower")]
+pub(crate) use drop::drop_guarded;
+pub(crate) use drop::{DropGuarded, TaskOutput, UserValue, clear_guarded};
 pub use from_panic::{FromPanic, RecoverError};
 pub use future::GuardedFuture;
 pub(crate) use future::TaskFuture;

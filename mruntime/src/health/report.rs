@@ -174,8 +174,9 @@ impl HealthReport {
             .find(|c| c.component == component && c.name == name)
     }
 
-    /// The readiness probe's JSON document:
-    /// `{"status": "ready" | "not_ready", "components": [...]}` (see [`to_json`](Self::to_json)).
+    /// The readiness probe's JSON document: `{"status": "ready" | "not_ready", "draining": bool,
+    /// "crashing": bool, "components": [{"component", "name", "state", "restarts",
+    /// "last_panic", "reason"}]}`, with `null` for an absent message.
     pub fn readiness_json(&self) -> String {
         self.to_json(if self.is_ready() {
             "ready"
@@ -184,8 +185,8 @@ impl HealthReport {
         })
     }
 
-    /// The liveness probe's JSON document:
-    /// `{"status": "live" | "not_live", "components": [...]}`.
+    /// The liveness probe's JSON document: [`readiness_json`](Self::readiness_json)'s, with
+    /// `"status": "live" | "not_live"`.
     pub fn liveness_json(&self) -> String {
         self.to_json(if self.is_live() { "live" } else { "not_live" })
     }
