@@ -56,6 +56,15 @@ fn task_up(metrics: &Metrics, component: &str, name: &str) -> Option<u64> {
         .map(|(_, up)| up)
 }
 
+/// A current-thread runtime on tokio's paused clock.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
 fn state(component: &str, name: &str) -> Option<HealthState> {
     health::report().get(component, name).map(|c| c.state())
 }
@@ -155,11 +164,7 @@ fn the_restarting_state_carries_the_next_attempt_and_task_up_stays_1() {
         || {
             let metrics = Metrics::new();
             mruntime::init_panic_metrics(metrics.provider.meter("test"));
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                .build()
-                .unwrap();
+            let rt = paused_runtime();
             rt.block_on(async {
                 let worker = Task::new("queue", "consumer")
                     .restart(RestartPolicy::from_millis(5, 60_000, 1_000, 1_000))
@@ -193,11 +198,7 @@ fn returned_cancelled_and_aborted_workers_are_stopped_and_the_process_stays_read
     isolated(
         "returned_cancelled_and_aborted_workers_are_stopped_and_the_process_stays_ready",
         || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                .build()
-                .unwrap();
+            let rt = paused_runtime();
             rt.block_on(async {
                 let restart = RestartPolicy::from_millis(3, 60_000, 100, 100);
                 Task::new("jobs", "returns")
@@ -445,11 +446,7 @@ fn the_watch_channel_changes_only_when_something_changed() {
     isolated(
         "the_watch_channel_changes_only_when_something_changed",
         || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                .build()
-                .unwrap();
+            let rt = paused_runtime();
             rt.block_on(async {
                 let mut health = health::subscribe();
                 assert!(!health.has_changed().unwrap(), "it holds the report of now");
@@ -486,11 +483,7 @@ fn the_watch_channel_changes_only_when_something_changed() {
 fn production_mode_withholds_the_last_panic() {
     isolated("production_mode_withholds_the_last_panic", || {
         mruntime::set_production_mode(true);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let rt = paused_runtime();
         rt.block_on(async {
             let worker = Task::new("ledger", "reconcile")
                 .restart(RestartPolicy::from_millis(0, 60_000, 10, 10))

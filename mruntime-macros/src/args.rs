@@ -236,30 +236,12 @@ impl ArgList {
             }
         } else if self.kind.allows("allow_raw_spawn") && lookahead.peek(kw::allow_raw_spawn) {
             let key: kw::allow_raw_spawn = input.parse()?;
-            self.keyed = true;
-            if input.peek(Token![=]) {
-                let eq: Token![=] = input.parse()?;
-                let value = collect_to_comma(input);
-                self.errors.push(syn::Error::new_spanned(
-                    quote::quote!(#eq #value),
-                    "`allow_raw_spawn` is a flag and takes no value: write just `allow_raw_spawn`",
-                ));
-            }
-            if self.check_repeat("allow_raw_spawn", key.span) {
+            if self.flag(input, "allow_raw_spawn", key.span)? {
                 self.args.allow_raw_spawn = Some(key);
             }
         } else if self.kind.allows("health") && lookahead.peek(kw::health) {
             let key: kw::health = input.parse()?;
-            self.keyed = true;
-            if input.peek(Token![=]) {
-                let eq: Token![=] = input.parse()?;
-                let value = collect_to_comma(input);
-                self.errors.push(syn::Error::new_spanned(
-                    quote::quote!(#eq #value),
-                    "`health` is a flag and takes no value: write just `health`",
-                ));
-            }
-            if self.check_repeat("health", key.span) {
+            if self.flag(input, "health", key.span)? {
                 self.args.health = Some(key);
             }
         } else if self.kind.allows("restart") && lookahead.peek(kw::restart) {
@@ -508,6 +490,26 @@ impl ArgList {
             )
         };
         syn::Error::new(key.span(), message)
+    }
+
+    /// A flag key just parsed (`allow_raw_spawn`, `health`): a value after it is an error saying
+    /// so; `true` when it is to be recorded (not a repeat).
+    fn flag(
+        &mut self,
+        input: ParseStream<'_>,
+        name: &'static str,
+        span: Span,
+    ) -> syn::Result<bool> {
+        self.keyed = true;
+        if input.peek(Token![=]) {
+            let eq: Token![=] = input.parse()?;
+            let value = collect_to_comma(input);
+            self.errors.push(syn::Error::new_spanned(
+                quote::quote!(#eq #value),
+                format!("`{name}` is a flag and takes no value: write just `{name}`"),
+            ));
+        }
+        Ok(self.check_repeat(name, span))
     }
 
     /// After `safe_go!`'s future nothing may follow but one trailing comma.
