@@ -66,18 +66,7 @@ fn health_client_test(python: &str, signal: &str, envs: &[(&str, &str)]) -> Resu
         .arg(service.addr().to_string())
         .arg(service.pid().to_string())
         .arg(signal);
-    let ran = run_bounded(client, Duration::from_secs(60))?;
-    check(ran.status.success(), || {
-        format!(
-            "the Python health client failed ({}):\n{}\nservice stderr:\n{}",
-            ran.status,
-            String::from_utf8_lossy(&ran.stderr),
-            service.stderr()
-        )
-    })?;
-    let stdout = String::from_utf8_lossy(&ran.stdout);
-    let seen: serde_json::Value = serde_json::from_str(stdout.trim())
-        .map_err(|e| format!("the client printed no JSON ({e}): {stdout}"))?;
+    let seen = run_client(client, &service)?;
     let both = |status: &str| serde_json::json!({"": status, "ledger.v1.Ledger": status});
     check(seen["before"] == both("SERVING"), || seen.to_string())?;
     check(
@@ -133,6 +122,23 @@ fn run_bounded(mut command: Command, timeout: Duration) -> Result<Output, String
         .map_err(|e| format!("cannot read its output: {e}"))
 }
 
+/// Runs a Python client (bounded to 60 s) against `service` and parses the one JSON object it
+/// prints.
+fn run_client(client: Command, service: &ServiceProcess) -> Result<serde_json::Value, Failed> {
+    let ran = run_bounded(client, Duration::from_secs(60))?;
+    check(ran.status.success(), || {
+        format!(
+            "the Python client failed ({}):\n{}\nservice stderr:\n{}",
+            ran.status,
+            String::from_utf8_lossy(&ran.stderr),
+            service.stderr()
+        )
+    })?;
+    let stdout = String::from_utf8_lossy(&ran.stdout);
+    Ok(serde_json::from_str(stdout.trim())
+        .map_err(|e| format!("the client printed no JSON ({e}): {stdout}"))?)
+}
+
 fn check(condition: bool, what: impl FnOnce() -> String) -> Result<(), Failed> {
     if condition {
         Ok(())
@@ -165,18 +171,7 @@ fn python_client_test(python: &str) -> Result<(), Failed> {
         .arg(root.join("tests/grpc_python_client.py"))
         .arg(service.addr().to_string())
         .arg(stubs.path());
-    let ran = run_bounded(client, Duration::from_secs(60))?;
-    check(ran.status.success(), || {
-        format!(
-            "the Python client failed ({}):\n{}\nservice stderr:\n{}",
-            ran.status,
-            String::from_utf8_lossy(&ran.stderr),
-            service.stderr()
-        )
-    })?;
-    let stdout = String::from_utf8_lossy(&ran.stdout);
-    let seen: serde_json::Value = serde_json::from_str(stdout.trim())
-        .map_err(|e| format!("the client printed no JSON ({e}): {stdout}"))?;
+    let seen = run_client(client, &service)?;
 
     let internal = |key: &str, entries: Option<&[u32]>| -> Result<(), Failed> {
         let got = &seen[key];

@@ -71,44 +71,44 @@ impl Metrics {
 
     /// Flushes, then the latest value of every point of the i64 sum `name`, by attributes.
     pub fn i64_sum(&self, name: &str) -> Vec<(Attrs, i64)> {
-        self.provider.force_flush().expect("flush metrics");
-        let exported = self.exporter.get_finished_metrics().expect("metrics");
-        let Some(last) = exported.last() else {
-            return Vec::new();
-        };
-        let mut points = Vec::new();
-        for metric in last.scope_metrics().flat_map(|s| s.metrics()) {
-            if metric.name() != name {
-                continue;
-            }
-            if let AggregatedMetrics::I64(MetricData::Sum(sum)) = metric.data() {
-                for p in sum.data_points() {
-                    points.push((attrs(p.attributes()), p.value()));
-                }
-            }
-        }
-        points.sort();
-        points
+        self.latest_points(name, |data| match data {
+            AggregatedMetrics::I64(MetricData::Sum(sum)) => sum
+                .data_points()
+                .map(|p| (attrs(p.attributes()), p.value()))
+                .collect(),
+            _ => Vec::new(),
+        })
     }
 
     /// Flushes, then the latest value of every point of the u64 gauge `name`, by attributes.
     pub fn u64_gauge(&self, name: &str) -> Vec<(Attrs, u64)> {
+        self.latest_points(name, |data| match data {
+            AggregatedMetrics::U64(MetricData::Gauge(gauge)) => gauge
+                .data_points()
+                .map(|p| (attrs(p.attributes()), p.value()))
+                .collect(),
+            _ => Vec::new(),
+        })
+    }
+
+    /// Flushes, then the points `points_of` reads from the latest export of the instrument
+    /// `name`, sorted.
+    fn latest_points<T: Ord>(
+        &self,
+        name: &str,
+        points_of: impl Fn(&AggregatedMetrics) -> Vec<(Attrs, T)>,
+    ) -> Vec<(Attrs, T)> {
         self.provider.force_flush().expect("flush metrics");
         let exported = self.exporter.get_finished_metrics().expect("metrics");
         let Some(last) = exported.last() else {
             return Vec::new();
         };
-        let mut points = Vec::new();
-        for metric in last.scope_metrics().flat_map(|s| s.metrics()) {
-            if metric.name() != name {
-                continue;
-            }
-            if let AggregatedMetrics::U64(MetricData::Gauge(gauge)) = metric.data() {
-                for p in gauge.data_points() {
-                    points.push((attrs(p.attributes()), p.value()));
-                }
-            }
-        }
+        let mut points: Vec<(Attrs, T)> = last
+            .scope_metrics()
+            .flat_map(|s| s.metrics())
+            .filter(|metric| metric.name() == name)
+            .flat_map(|metric| points_of(metric.data()))
+            .collect();
         points.sort();
         points
     }
