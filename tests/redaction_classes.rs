@@ -1,7 +1,8 @@
 //! The leak classes closed by a rule each, property-tested through every sink (the tracing
 //! event, the OpenTelemetry span's `panic.recovered` and `exception` events and its status, the
-//! error reporter): a key's value on the next line, credentials recognised by their form with no
-//! key, and keys disguised by zero-width or fullwidth characters.
+//! error reporter): a key's value on a later line, an XML element named by a key, credentials
+//! recognised by their form with no key, and keys disguised by zero-width or fullwidth
+//! characters.
 //!
 //! As in `redaction_props.rs`, a secret's every word holds capitals or digits, and all else
 //! (keys, filler) is lower case without digits: a capital or a digit left in what a sink got,
@@ -14,10 +15,11 @@ use mruntime_tests::sinks::every_sink;
 use proptest::prelude::*;
 
 /// The pieces of a secret left in `text`: capitals and digits outside `[REDACTED]` and the
-/// `Some` the shape wrote.
+/// `Some` and `<![CDATA[` the shapes wrote.
 fn leaked(text: &str) -> String {
     text.replace("[REDACTED]", " ")
         .replace("Some(", " ")
+        .replace("<![CDATA[", " ")
         .chars()
         .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         .collect()
@@ -94,19 +96,53 @@ fn filler() -> impl Strategy<Value = String> {
     .prop_map(String::from)
 }
 
-/// A key whose value is on the next line: `key:\n  value`, in YAML, pretty-printed configs and
-/// multi-line error bodies.
+/// A key whose value is on a later line: `key:\n  value`, in YAML, pretty-printed configs and
+/// multi-line error bodies; after blank lines, a line continuation (`key = \\`) or a YAML
+/// block-scalar header (`key: |`, every line indented under the key being the value).
 fn value_on_the_next_line() -> impl Strategy<Value = String> {
     (
         "[ ]{0,4}",
         key(),
         prop::sample::select(vec![":", "=", " =", " :", ": ", "=>", ":\t"]),
+        prop::sample::select(vec!["", " \\", "\\", " |", " >", " |-", " >+", " |+", "|"]),
         prop::sample::select(vec!["\n", "\r\n"]),
+        prop::sample::select(vec!["", "\n", " \t\n"]),
         "[ \t]{1,6}",
-        value(),
+        prop::collection::vec(value(), 1..4),
     )
-        .prop_map(|(key_indent, key, separator, line_break, more, value)| {
-            format!("{key_indent}{key}{separator}{line_break}{key_indent}{more}{value}")
+        .prop_map(
+            |(key_indent, key, separator, header, line_break, blank, more, values)| {
+                let blank = blank.replace('\n', line_break);
+                // Only a block scalar's value runs over several lines.
+                let lines = if header.contains(['|', '>']) {
+                    values.len()
+                } else {
+                    1
+                };
+                let indent = format!("{line_break}{key_indent}{more}");
+                let value = values[..lines].join(&indent);
+                format!("{key_indent}{key}{separator}{header}{line_break}{blank}{key_indent}{more}{value}")
+            },
+        )
+}
+
+/// An XML element named by a key, the value its text: `<password>..</password>`, with a
+/// namespace prefix and attributes as SOAP's WS-Security writes it, or in a CDATA section.
+fn xml_element() -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(vec!["", "wsse:", "soap-env:"]),
+        key().prop_map(|k| k.trim_matches('"').to_owned()),
+        prop::sample::select(vec!["", " type=\"text\"", "\n  kind='plain'"]),
+        value(),
+        any::<bool>(),
+    )
+        .prop_map(|(namespace, key, attributes, value, cdata)| {
+            let text = if cdata {
+                format!("<![CDATA[{value}]]>")
+            } else {
+                value
+            };
+            format!("<{namespace}{key}{attributes}>{text}</{namespace}{key}>")
         })
 }
 
@@ -164,7 +200,7 @@ fn credential() -> impl Strategy<Value = (String, String)> {
             vec!["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
             format!("{alnum}{{36,60}}"),
         ),
-        (vec!["github_pat_"], "[A-Za-z0-9_]{82,90}".to_owned()),
+        (vec!["github_pat_"], "[A-Za-z0-9_]{40,90}".to_owned()),
         (
             vec!["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xapp-"],
             "[A-Za-z0-9-]{20,60}".to_owned(),
@@ -236,6 +272,15 @@ proptest! {
         after in filler(),
     ) {
         assert_no_sink_leaks(&format!("{before}\n{secret}\n{after}"))?;
+    }
+
+    #[test]
+    fn an_xml_element_named_by_a_key_reaches_no_sink(
+        before in filler(),
+        secret in xml_element(),
+        after in filler(),
+    ) {
+        assert_no_sink_leaks(&format!("{before}<request>{secret}</request>{after}"))?;
     }
 
     #[test]

@@ -49,6 +49,29 @@ fn soak(args: &[&str]) -> (bool, String, String) {
     (status.success(), stdout, stderr)
 }
 
+/// One second of `RecoverLayer` alone, 8 connections, with `extra` arguments: the run's
+/// stdout once it passed its own checks, and its checks line.
+fn recover_for_a_second(extra: &[&str]) -> (String, String) {
+    let mut args = vec![
+        "--seconds",
+        "1",
+        "--rounds",
+        "1",
+        "--connections",
+        "8",
+        "--side",
+        "recover",
+        "--rss-limit-mb",
+        "16",
+    ];
+    args.extend_from_slice(extra);
+    let (ok, stdout, stderr) = soak(&args);
+    assert!(ok, "the soak {extra:?} failed:\n{stdout}\n{stderr}");
+    let ours = checks(&stdout, "RecoverLayer").to_owned();
+    assert!(ours.ends_with(": ok"), "{ours}");
+    (stdout, ours)
+}
+
 /// The checks line of `side`'s run.
 fn checks<'a>(stdout: &'a str, side: &str) -> &'a str {
     stdout
@@ -94,23 +117,7 @@ fn a_short_soak_passes_its_checks_on_both_sides_and_prints_the_table() {
 
 #[test]
 fn a_short_storm_every_request_panicking_counts_each_once() {
-    let (ok, stdout, stderr) = soak(&[
-        "--seconds",
-        "1",
-        "--rounds",
-        "1",
-        "--connections",
-        "8",
-        "--panic-rate",
-        "1",
-        "--side",
-        "recover",
-        "--rss-limit-mb",
-        "16",
-    ]);
-    assert!(ok, "the storm failed:\n{stdout}\n{stderr}");
-    let ours = checks(&stdout, "RecoverLayer");
-    assert!(ours.ends_with(": ok"), "{ours}");
+    let (_, ours) = recover_for_a_second(&["--panic-rate", "1"]);
     // Every request panicked: none answered 200.
     let requests: u64 = ours
         .split_once("RecoverLayer: ")
@@ -125,29 +132,41 @@ fn a_short_storm_every_request_panicking_counts_each_once() {
 
 #[test]
 fn a_short_sampled_storm_keeps_every_count_exact() {
-    let (ok, stdout, stderr) = soak(&[
-        "--seconds",
-        "1",
-        "--rounds",
-        "1",
-        "--connections",
-        "8",
-        "--panic-rate",
-        "1",
-        "--sampling",
-        "5",
-        "--side",
-        "recover",
-        "--rss-limit-mb",
-        "16",
-    ]);
-    assert!(ok, "the sampled storm failed:\n{stdout}\n{stderr}");
+    let (stdout, ours) = recover_for_a_second(&["--panic-rate", "1", "--sampling", "5"]);
     assert!(
         stdout.contains("sampling first 5 per site per 1 s"),
         "{stdout}"
     );
     // The run's own check: panics = panic_recovered_total = 500s + aborted = reports + suppressed.
-    let ours = checks(&stdout, "RecoverLayer");
-    assert!(ours.ends_with(": ok"), "{ours}");
     assert!(!ours.contains("panics 0 "), "{ours}");
+}
+
+/// The number before `what` in a checks line (`... 483 connections, 419853 spans exported; ...`).
+fn count_before(line: &str, what: &str) -> u64 {
+    line.split_once(what)
+        .and_then(|(before, _)| before.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count before {what:?} in {line}"))
+}
+
+#[test]
+fn without_the_request_span_a_short_soak_exports_no_span_per_request() {
+    let (_, with_span) = recover_for_a_second(&[]);
+    let (stdout, without) = recover_for_a_second(&["--no-request-span"]);
+    assert!(
+        stdout.contains("RecoverLayer's request span off"),
+        "{stdout}"
+    );
+    // With its span, one exported span per request at least; without, only the supervised
+    // worker's (a few per second), whatever the number of requests.
+    let (requests, spans) = (
+        count_before(&with_span, " requests;"),
+        count_before(&with_span, " spans exported"),
+    );
+    assert!(requests > 100 && spans >= requests, "{with_span}");
+    let (requests, spans) = (
+        count_before(&without, " requests;"),
+        count_before(&without, " spans exported"),
+    );
+    assert!(requests > 100 && spans < 100, "{without}");
 }

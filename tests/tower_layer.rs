@@ -356,6 +356,33 @@ fn long_paths_are_cut_in_telemetry() {
     assert_eq!(event.scope[0].fields["url.path"], logged);
 }
 
+#[test]
+fn paths_of_every_length_are_reported_whole_without_their_query() {
+    // Short paths are copied into the layer's request state, longer ones shared: every length
+    // across that boundary reports the same path.
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let service = RecoverLayer::new("tower-lengths").layer(service_fn(|_: Request<()>| async {
+        if true {
+            panic!("lengths");
+        }
+        Ok::<_, Infallible>(http::Response::new(String::new()))
+    }));
+    for len in 1..=80 {
+        let path = format!("/{}", "a".repeat(len - 1));
+        let uri = format!("{path}?token=s3cr3t");
+        let request = Request::get(uri.as_str()).body(()).unwrap();
+        let response = rt.block_on(service.clone().oneshot(request)).unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let events = capture.panic_events();
+        let event = events.last().unwrap();
+        assert_eq!(event.field("url.path"), Some(path.as_str()), "length {len}");
+        assert_eq!(event.scope[0].fields["url.path"], path, "length {len}");
+    }
+    assert_eq!(capture.panic_events().len(), 80);
+}
+
 // ---- axum ----
 
 #[derive(Debug)]
@@ -571,6 +598,72 @@ fn axum_panic_marks_the_exported_opentelemetry_span() {
     assert_eq!(
         exception["exception.message"],
         "index out of range in report builder"
+    );
+}
+
+async fn panicking_feed() -> Body {
+    Body::new(PanicsAfter { sent: 0, chunks: 2 })
+}
+
+/// Under `TraceLayer`, with the layer's own span off: the panic goes on `TraceLayer`'s span
+/// (its event, the exported span's status and `exception`), still with the request, and the
+/// layer makes no span of its own, neither for that request nor for a panic while a body streams.
+#[test]
+fn without_its_request_span_the_layer_reports_on_the_outer_span() {
+    metrics();
+    let traces = Traces::new();
+    let dispatch = traces.dispatch.clone();
+    let capture = Capture::new();
+    let rt = capture.current_thread_runtime();
+    let app = || {
+        Router::new()
+            .route("/debug/panic", get(unguarded_panic))
+            .route("/health", get(healthy))
+            .route("/feed", get(panicking_feed))
+            .layer(RecoverLayer::new("axum-outer").request_span(false))
+            .layer(tower_http::trace::TraceLayer::new_for_http())
+    };
+    tracing::dispatcher::with_default(&dispatch, || {
+        let response = rt
+            .block_on(app().oneshot(get_request("/debug/panic")))
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    });
+    let span = traces.span_named("request");
+    assert_eq!(
+        span.status,
+        Status::error("panic recovered in axum-outer/http")
+    );
+    let recovered = event_attrs(&span, "panic.recovered").expect("panic.recovered event");
+    assert_eq!(recovered["http.request.method"], "GET");
+    assert_eq!(recovered["url.path"], "/debug/panic");
+    let exception = event_attrs(&span, "exception").expect("exception event");
+    assert_eq!(
+        exception["exception.message"],
+        "index out of range in report builder"
+    );
+
+    let _guard = capture.set_default();
+    for path in ["/debug/panic", "/health", "/feed"] {
+        let response = rt.block_on(app().oneshot(get_request(path))).unwrap();
+        let _ = rt.block_on(frames(response.into_body()));
+    }
+    let events = capture.panic_events();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    for (event, path) in events.iter().zip(["/debug/panic", "/feed"]) {
+        assert_eq!(event.field("url.path"), Some(path));
+        let scopes: Vec<_> = event.scope.iter().map(|s| s.name).collect();
+        assert_eq!(scopes, ["request"], "{event:#?}");
+    }
+    assert!(
+        !capture.spans().iter().any(|s| s.name == "mruntime.http"),
+        "{:#?}",
+        capture.spans()
+    );
+    assert_eq!(
+        panic_counts("axum-outer"),
+        // The first phase's panic and these two.
+        [(panic_labels("axum-outer", "http", "KeepRunning"), 3)]
     );
 }
 

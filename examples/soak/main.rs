@@ -16,7 +16,8 @@
 //! recover|catch-panic|both`, `--backtraces` (captured and logged with each panic; off by
 //! default, whatever `RUST_BACKTRACE` says), `--sampling N` (panic sampling per site: the first
 //! N panics of each site per 1 s window get the full report, the rest are counted only; for a
-//! storm, `--panic-rate 1 --sampling 10`). `--serve ADDR` serves one side (the first of
+//! storm, `--panic-rate 1 --sampling 10`), `--no-request-span` (`RecoverLayer::request_span(false)`:
+//! no `mruntime.http` span per request, as behind an outer layer that makes its own). `--serve ADDR` serves one side (the first of
 //! `--side`) on `ADDR` until Ctrl-C, with no client, for an outside load tool (`oha`, `wrk`).
 //!
 //! Each run is a child process (this binary with `--child`), so that each has its own peak RSS
@@ -55,6 +56,8 @@ struct Options {
     backtraces: bool,
     /// `--sampling N`: `PanicSampling::per_site(N, 1 s)`.
     sampling: Option<u32>,
+    /// `--no-request-span`: `RecoverLayer::request_span(false)`.
+    request_span: bool,
     serve: Option<String>,
     sides: Vec<Side>,
     child: bool,
@@ -78,6 +81,7 @@ impl Options {
             log_file: None,
             backtraces: false,
             sampling: None,
+            request_span: true,
             serve: None,
             sides: vec![Side::Recover, Side::CatchPanic],
             child: false,
@@ -87,9 +91,13 @@ impl Options {
             match arg.as_str() {
                 "--child" => options.child = true,
                 "--backtraces" => options.backtraces = true,
+                "--no-request-span" => options.request_span = false,
                 _ => {}
             }
-            if matches!(arg.as_str(), "--child" | "--backtraces") {
+            if matches!(
+                arg.as_str(),
+                "--child" | "--backtraces" | "--no-request-span"
+            ) {
                 continue;
             }
             let value = args.next().ok_or(format!("{arg} needs a value"))?;
@@ -149,6 +157,9 @@ impl Options {
         }
         if self.backtraces {
             args.push("--backtraces".to_owned());
+        }
+        if !self.request_span {
+            args.push("--no-request-span".to_owned());
         }
         if let Some(first) = self.sampling {
             args.extend(["--sampling".to_owned(), first.to_string()]);
@@ -249,8 +260,9 @@ fn run(options: &Options, side: Side) -> Result<(), String> {
     let server = {
         let _entered = server_rt.enter();
         service::start_worker(&workers, shared.clone());
-        let (shared, stop) = (shared.clone(), stop.clone());
-        Task::new("soak", "server").spawn(move |_| service::serve(listener, side, shared, stop))
+        let (shared, stop, request_span) = (shared.clone(), stop.clone(), options.request_span);
+        Task::new("soak", "server")
+            .spawn(move |_| service::serve(listener, side, request_span, shared, stop))
     };
 
     let duration = Duration::from_secs_f64(options.seconds);
@@ -421,8 +433,9 @@ fn serve_only(options: &Options, side: Side, address: &str) -> Result<(), String
         );
         service::start_worker(&workers, shared.clone());
         let server = {
-            let (shared, stop) = (shared.clone(), stop.clone());
-            Task::new("soak", "server").spawn(move |_| service::serve(listener, side, shared, stop))
+            let (shared, stop, request_span) = (shared.clone(), stop.clone(), options.request_span);
+            Task::new("soak", "server")
+                .spawn(move |_| service::serve(listener, side, request_span, shared, stop))
         };
         let _ = tokio::signal::ctrl_c().await;
         stop.cancel();
@@ -533,7 +546,8 @@ fn compare(options: &Options) -> Result<(), String> {
     println!(
         "# {} interleaved rounds of {per_run} s per side; {} connections; panic rate {}; \
          {}% of requests streamed (8 chunks, panicking mid-body under RecoverLayer only); \
-         server {} threads, client {} threads; backtraces {}; sampling {}",
+         server {} threads, client {} threads; backtraces {}; sampling {}; RecoverLayer's \
+         request span {}",
         options.rounds,
         options.connections,
         options.panic_rate,
@@ -543,7 +557,8 @@ fn compare(options: &Options) -> Result<(), String> {
         if options.backtraces { "on" } else { "off" },
         options.sampling.map_or("off".to_owned(), |first| format!(
             "first {first} per site per 1 s"
-        ))
+        )),
+        if options.request_span { "on" } else { "off" },
     );
     let mut results: Vec<Vec<RunResult>> = vec![Vec::new(); options.sides.len()];
     let mut checks = Vec::new();

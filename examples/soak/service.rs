@@ -181,10 +181,12 @@ fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// Serves the router wrapped in `side`'s layer (around the whole router, where axum adds
-/// nothing per request) on `listener` until `stop` is cancelled.
+/// nothing per request; `RecoverLayer` with its request span when `request_span`) on `listener`
+/// until `stop` is cancelled.
 pub(crate) async fn serve(
     listener: TcpListener,
     side: Side,
+    request_span: bool,
     shared: Arc<Shared>,
     stop: CancellationToken,
 ) {
@@ -194,7 +196,11 @@ pub(crate) async fn serve(
         Side::Recover => {
             let service = ServiceBuilder::new()
                 .map_response(IntoResponse::into_response)
-                .layer(RecoverLayer::new(HTTP_COMPONENT).name("http"))
+                .layer(
+                    RecoverLayer::new(HTTP_COMPONENT)
+                        .name("http")
+                        .request_span(request_span),
+                )
                 .service(app);
             axum::serve(listener, ServiceExt::<Request>::into_make_service(service))
                 .with_graceful_shutdown(stopped)

@@ -124,7 +124,8 @@ impl<B> PanicResponse<B> for DefaultPanicResponse {
 /// - Every request runs in a span `mruntime.http` with the fields `component`, `name`, `policy`,
 ///   `http.request.method`, `url.path` (and the `rpc.*` fields for a gRPC call), a child of the
 ///   span current at the call (a tower-http `TraceLayer`'s request span, say), so guards inside
-///   the handler, and inside its body's stream, are its children.
+///   the handler, and inside its body's stream, are its children; unless
+///   [`request_span(false)`](Self::request_span) leaves the request's span to an outer layer.
 /// - Under [`PanicPolicy::CrashProcess`] the process ends after telemetry is flushed. Under
 ///   [`PanicPolicy::KeepRunning`] (the default) the request is answered:
 ///
@@ -185,6 +186,7 @@ impl<B> PanicResponse<B> for DefaultPanicResponse {
 /// ```
 pub struct RecoverLayer<P = DefaultPanicResponse> {
     site: Site,
+    request_span: bool,
     on_panic: Arc<P>,
 }
 
@@ -197,6 +199,7 @@ impl RecoverLayer {
     pub fn new(component: &'static str) -> Self {
         RecoverLayer {
             site: Site::new(component, "http", PanicPolicy::KeepRunning),
+            request_span: true,
             on_panic: Arc::new(DefaultPanicResponse),
         }
     }
@@ -253,8 +256,36 @@ impl<P> RecoverLayer<P> {
     {
         RecoverLayer {
             site: self.site,
+            request_span: self.request_span,
             on_panic: Arc::new(on_panic),
         }
+    }
+
+    /// Sets whether each request runs in the layer's own span `mruntime.http` (default `true`).
+    ///
+    /// Turn it off when an outer layer already makes a span for each request (tower-http's
+    /// `TraceLayer`, say): it saves one span per request, which a pipeline that exports every
+    /// span pays for in throughput (about 2% in the soak of `docs/soak.md`, where that span is
+    /// the only one a request makes). A panic is still reported once with the request's method
+    /// and path (on the `panic.recovered` event, the reporter's report and the metric); its
+    /// OpenTelemetry `exception` event and status Error go on the span current when the layer
+    /// is called or polled (the outer layer's), and the spans of guards inside the handler are
+    /// children of that span.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use mruntime::tower::RecoverLayer;
+    /// use tower_http::trace::TraceLayer;
+    ///
+    /// let app: Router = Router::new()
+    ///     .route("/", get(|| async { "ok" }))
+    ///     // Layers added later wrap the earlier ones: TraceLayer's span is current inside.
+    ///     .layer(RecoverLayer::new("ledger").request_span(false))
+    ///     .layer(TraceLayer::new_for_http());
+    /// ```
+    pub fn request_span(mut self, enabled: bool) -> Self {
+        self.request_span = enabled;
+        self
     }
 
     /// The site (component, name, policy) panics are reported under.
@@ -267,6 +298,7 @@ impl<P> Clone for RecoverLayer<P> {
     fn clone(&self) -> Self {
         RecoverLayer {
             site: self.site,
+            request_span: self.request_span,
             on_panic: Arc::clone(&self.on_panic),
         }
     }
@@ -276,6 +308,7 @@ impl<P> fmt::Debug for RecoverLayer<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecoverLayer")
             .field("site", &self.site)
+            .field("request_span", &self.request_span)
             .finish_non_exhaustive()
     }
 }
@@ -287,6 +320,7 @@ impl<S, P> Layer<S> for RecoverLayer<P> {
         RecoverService {
             inner,
             site: self.site,
+            request_span: self.request_span,
             on_panic: Arc::clone(&self.on_panic),
         }
     }
@@ -296,6 +330,7 @@ impl<S, P> Layer<S> for RecoverLayer<P> {
 pub struct RecoverService<S, P = DefaultPanicResponse> {
     inner: S,
     site: Site,
+    request_span: bool,
     on_panic: Arc<P>,
 }
 
@@ -316,6 +351,7 @@ impl<S: Clone, P> Clone for RecoverService<S, P> {
         RecoverService {
             inner: self.inner.clone(),
             site: self.site,
+            request_span: self.request_span,
             on_panic: Arc::clone(&self.on_panic),
         }
     }
@@ -326,6 +362,7 @@ impl<S: fmt::Debug, P> fmt::Debug for RecoverService<S, P> {
         f.debug_struct("RecoverService")
             .field("inner", &self.inner)
             .field("site", &self.site)
+            .field("request_span", &self.request_span)
             .finish_non_exhaustive()
     }
 }
@@ -366,6 +403,12 @@ where
 
     #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        ResponseFuture::start(&mut self.inner, request, self.site, &self.on_panic)
+        ResponseFuture::start(
+            &mut self.inner,
+            request,
+            self.site,
+            self.request_span,
+            &self.on_panic,
+        )
     }
 }

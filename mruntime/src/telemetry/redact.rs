@@ -71,9 +71,10 @@ const SCHEMES: &[&str] = &[
 ///   lines mruntime writes to stderr and a [`ShutdownReport`](crate::ShutdownReport)'s display.
 /// - Outside it, secrets are replaced by `[REDACTED]`: the values of secret-looking keys (see
 ///   [`add_secret_keys`] for the list) in `key=value`, `key: value`, JSON, Debug (`key:
-///   Some("..")`), header, query, cookie and URL-encoded (`key%3Dvalue`) forms, quoted or not;
-///   the value may also be on the next line, indented (`password:\n  hunter2`); the password
-///   of a URL or DSN (`postgres://user:[REDACTED]@host/db`); the credential after `Bearer`,
+///   Some("..")`), header, query, cookie, URL-encoded (`key%3Dvalue`) and XML element
+///   (`<password>..</password>`) forms, quoted or not; the value may also be on a later line,
+///   indented (`password:\n  hunter2`; after blank lines, a line continuation `\` or a YAML
+///   block-scalar header `|`/`>`, whose whole block goes); the password of a URL or DSN (`postgres://user:[REDACTED]@host/db`); the credential after `Bearer`,
 ///   `Basic` or `Token`; JSON Web Tokens; the bodies of PEM blocks; credentials recognised by
 ///   their form with no key in front (see [`add_secret_patterns`] for the list). Zero-width
 ///   characters and fullwidth letters inside a key do not hide it.
@@ -161,7 +162,7 @@ pub fn add_secret_keys<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) {
 /// |---|---|---|
 /// | AWS access key id | `AKIA`, `ASIA`, `ABIA`, `ACCA` | exactly 16 of `A-Z0-9` |
 /// | GitHub token | `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` | 36 or more of `A-Za-z0-9` |
-/// | GitHub fine-grained token | `github_pat_` | 82 or more of `A-Za-z0-9_` |
+/// | GitHub fine-grained token | `github_pat_` | 40 or more of `A-Za-z0-9_` (GitHub's are 82) |
 /// | Slack token | `xoxb-`, `xoxp-`, `xoxa-`, `xoxr-`, `xoxs-`, `xapp-` | 20 or more of `A-Za-z0-9-` |
 /// | Stripe secret or restricted key | `sk_live_`, `sk_test_`, `rk_live_`, `rk_test_` | 16 or more of `A-Za-z0-9` |
 /// | Google API key | `AIza` | exactly 35 of `A-Za-z0-9-_` |
@@ -525,14 +526,22 @@ fn secret_spans(
         last_key_end = end;
         let kind = kind_of(&bytes[start..end]);
         let value_at = match separator_end(bytes, start, end) {
-            Some(at) => at,
+            Some(Value::At(at)) => at,
+            Some(Value::Block(block)) => {
+                spans.extend(non_empty(block));
+                continue;
+            }
             // A bare `Bearer <credential>`, a command-line `--password <value>`.
             None if (kind == Kind::Bearer || bytes[start..end].starts_with(b"--"))
                 && bytes.get(end) == Some(&b' ') =>
             {
                 skip_blanks(bytes, end)
             }
-            None => continue,
+            // An XML element named by the key: `<password>..</password>`, `<wsse:Password>`.
+            None => {
+                spans.extend(xml_element_text(bytes, start, end));
+                continue;
+            }
         };
         spans.extend(value_span(bytes, value_at, kind, scan));
     }
@@ -571,9 +580,17 @@ fn skip_backslashes(bytes: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// Where the value starts, when a separator (`=`, `:`, `=>`, URL-encoded `%3D`/`%3A`, after an
+/// Where a key's value is.
+enum Value {
+    /// It starts here.
+    At(usize),
+    /// A YAML block scalar (`password: |` and the lines indented under it): all of it.
+    Block(Range<usize>),
+}
+
+/// Where the value is, when a separator (`=`, `:`, `=>`, URL-encoded `%3D`/`%3A`, after an
 /// optional closing quote of the key, escaped or not) follows the key `key_start..at`.
-fn separator_end(bytes: &[u8], key_start: usize, at: usize) -> Option<usize> {
+fn separator_end(bytes: &[u8], key_start: usize, at: usize) -> Option<Value> {
     let mut at = at;
     let quote = skip_backslashes(bytes, at);
     let quoted = matches!(bytes.get(quote), Some(b'"' | b'\''));
@@ -596,30 +613,131 @@ fn separator_end(bytes: &[u8], key_start: usize, at: usize) -> Option<usize> {
         // A `("key", "value")` pair.
         let value = skip_blanks(bytes, at + 1);
         let value_quote = skip_backslashes(bytes, value);
-        return matches!(bytes.get(value_quote), Some(b'"' | b'\'')).then_some(value);
+        return matches!(bytes.get(value_quote), Some(b'"' | b'\'')).then_some(Value::At(value));
     } else {
         return None;
     };
-    Some(next_line_value(
+    Some(later_line_value(
         bytes,
         key_start,
         skip_blanks(bytes, at + separator),
     ))
 }
 
-/// Where the value starts when the separator ending at `at` ends its line: on the next line
-/// (after `\n` or `\r\n`), if that line is indented more than the key's (`password:\n  x`);
-/// else `at` itself.
-fn next_line_value(bytes: &[u8], key_start: usize, at: usize) -> usize {
-    let next_line = match bytes.get(at..) {
-        Some([b'\n', ..]) => at + 1,
-        Some([b'\r', b'\n', ..]) => at + 2,
-        _ => return at,
+/// Where the value is when nothing of it is on the separator's line, `at` being just after the
+/// separator and its blanks: the line ends there, or holds only a line continuation (`\`) or a
+/// YAML block-scalar header (`|`, `>`, `|-`, `>+2`, ...) before it ends. The value is then on
+/// the next line that is not blank, if that line is indented more than the key's
+/// (`password:\n  x`, `password:\n\n  x`, `password = \\\n  x`); a block scalar is every
+/// line indented more than the key's. Otherwise the value starts at `at`.
+fn later_line_value(bytes: &[u8], key_start: usize, at: usize) -> Value {
+    let header_end = block_scalar_header_end(bytes, at);
+    let line_break = match (header_end, bytes.get(at)) {
+        (Some(end), _) => end,
+        (None, Some(b'\\')) => skip_blanks(bytes, at + 1),
+        _ => at,
     };
-    let value = skip_blanks(bytes, next_line);
-    let indented = value - next_line > line_indent(bytes, key_start);
-    let has_value = bytes.get(value).is_some_and(|b| !b.is_ascii_whitespace());
-    if indented && has_value { value } else { at }
+    let Some(mut line) = after_line_break(bytes, line_break) else {
+        return Value::At(at);
+    };
+    let key_indent = line_indent(bytes, key_start);
+    // Blank lines before the value are skipped, as YAML does.
+    let value = loop {
+        let first = skip_blanks(bytes, line);
+        match after_line_break(bytes, first) {
+            Some(next) => line = next,
+            None => break first,
+        }
+    };
+    if value == bytes.len() || value - line <= key_indent {
+        return Value::At(at);
+    }
+    if header_end.is_none() {
+        return Value::At(value);
+    }
+    // The block runs over every following line that is blank or indented more than the key.
+    let mut end = line_end(bytes, value);
+    while let Some(next) = after_line_break(bytes, end) {
+        let first = skip_blanks(bytes, next);
+        let blank = first == bytes.len() || after_line_break(bytes, first).is_some();
+        if !blank && first - next <= key_indent {
+            break;
+        }
+        if !blank {
+            end = line_end(bytes, first);
+        } else if first == bytes.len() {
+            break;
+        } else {
+            end = first;
+        }
+    }
+    Value::Block(value..trim_blank_end(bytes, value, end))
+}
+
+/// The text of the XML element whose name (after an optional namespace prefix) is the key
+/// `start..end`: `<password>text</password>`, `<wsse:Password Type="..">text<`, a CDATA
+/// section's content; up to the next `<`, or the end of a cut text.
+fn xml_element_text(bytes: &[u8], start: usize, end: usize) -> Option<Range<usize>> {
+    let mut open = start.checked_sub(1)?;
+    if bytes[open] == b':' {
+        open = key_run_start(bytes, open).checked_sub(1)?;
+    }
+    if bytes[open] != b'<' {
+        return None;
+    }
+    let tag_end = match bytes.get(end)? {
+        b'>' => end,
+        b' ' | b'\t' | b'\r' | b'\n' => {
+            end + bytes[end..].iter().position(|&b| b == b'>' || b == b'<')?
+        }
+        _ => return None,
+    };
+    if bytes[tag_end] != b'>' || bytes[tag_end - 1] == b'/' {
+        return None;
+    }
+    let text = tag_end + 1;
+    let rest = &bytes[text..];
+    if rest.starts_with(b"<![CDATA[") {
+        let content = text + 9;
+        let close = find(bytes, content, b"]]>").unwrap_or(bytes.len());
+        return non_empty(content..close);
+    }
+    let close = rest
+        .iter()
+        .position(|&b| b == b'<')
+        .map_or(bytes.len(), |n| text + n);
+    non_empty(text..close)
+}
+
+/// Just after the line break (`\n` or `\r\n`) at `at`, if one is there.
+fn after_line_break(bytes: &[u8], at: usize) -> Option<usize> {
+    match bytes.get(at..) {
+        Some([b'\n', ..]) => Some(at + 1),
+        Some([b'\r', b'\n', ..]) => Some(at + 2),
+        _ => None,
+    }
+}
+
+/// Where a YAML block-scalar header at `at` (`|` or `>`, then at most two of `-`, `+` or a
+/// digit) and its trailing blanks end, if the line ends there.
+fn block_scalar_header_end(bytes: &[u8], at: usize) -> Option<usize> {
+    if !matches!(bytes.get(at), Some(b'|' | b'>')) {
+        return None;
+    }
+    let mut end = at + 1;
+    while end - at <= 2 && matches!(bytes.get(end), Some(b'-' | b'+' | b'1'..=b'9')) {
+        end += 1;
+    }
+    let end = skip_blanks(bytes, end);
+    after_line_break(bytes, end).map(|_| end)
+}
+
+/// `start..end` without the blanks and line breaks it ends with.
+fn trim_blank_end(bytes: &[u8], start: usize, mut end: usize) -> usize {
+    while end > start && bytes[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    end
 }
 
 /// The blanks at the start of the line holding byte `at`.
@@ -1075,9 +1193,58 @@ mod tests {
             // Not indented more than the key's line: the next key, not a value.
             ("password:\nuser: ana", "password:\nuser: ana"),
             ("  password:\n  user: ana", "  password:\n  user: ana"),
-            // A blank line is no value.
-            ("password:\n\n  x", "password:\n\n  x"),
+            // Blank lines before the value are skipped (YAML's rule); blanks alone are no value.
+            ("password:\n\n  x", "password:\n\n  [REDACTED]"),
+            (
+                "password:\r\n  \r\n\t x y",
+                "password:\r\n  \r\n\t [REDACTED] y",
+            ),
             ("password:\n   ", "password:\n   "),
+            ("password:\n\n", "password:\n\n"),
+            // A line continuation: the value is on the next line.
+            ("password = \\\n  hunter2", "password = \\\n  [REDACTED]"),
+            // A YAML block scalar: every line indented under the key.
+            (
+                "secret: |\n  line one\n\n  line two\nuser: ana",
+                "secret: |\n  [REDACTED]\nuser: ana",
+            ),
+            (
+                "db:\n  password: >-\r\n    folded\r\n    text\r\n  user: ana\n",
+                "db:\n  password: >-\r\n    [REDACTED]\r\n  user: ana\n",
+            ),
+            ("token: |+2\n   x\n", "token: |+2\n   [REDACTED]\n"),
+            // A `|` with nothing indented under it is the value itself.
+            ("password: |\nuser: ana", "password: [REDACTED]\nuser: ana"),
+            ("password: |x", "password: [REDACTED]"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(redact(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn an_xml_element_named_by_a_key_has_its_text_redacted() {
+        let cases = [
+            (
+                "<user>ana</user><password>hunter2</password>",
+                "<user>ana</user><password>[REDACTED]</password>",
+            ),
+            (
+                "<wsse:Password Type=\"#PasswordText\">hunter 2</wsse:Password>",
+                "<wsse:Password Type=\"#PasswordText\">[REDACTED]</wsse:Password>",
+            ),
+            (
+                "<api_key><![CDATA[hunter<2>]]></api_key>",
+                "<api_key><![CDATA[[REDACTED]]]></api_key>",
+            ),
+            ("<token>abc", "<token>[REDACTED]"),
+            // Empty, self-closing, or not an element: nothing to redact.
+            (
+                "<password></password><secret/>",
+                "<password></password><secret/>",
+            ),
+            ("a <b>password</b> c", "a <b>password</b> c"),
+            ("x<password y", "x<password y"),
         ];
         for (text, want) in cases {
             assert_eq!(redact(text), want, "{text:?}");
@@ -1095,6 +1262,7 @@ mod tests {
             ),
             (format!("clone with {ghp}."), "clone with ghp_[REDACTED]."),
             (format!("\"{pat}\""), "\"github_pat_[REDACTED]\""),
+            (format!("pat {}", &pat[..60]), "pat github_pat_[REDACTED]"),
             (
                 "slack xoxb-1234567890-1234567890123-AbCdEfGh".to_owned(),
                 "slack xoxb-[REDACTED]",

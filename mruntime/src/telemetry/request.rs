@@ -40,14 +40,62 @@ impl<'a> RequestFields<'a> {
     }
 }
 
-/// A request as the layer keeps it while it is served: its method, its path (the URI's
-/// path-and-query, a cheap clone of the request's: the query is never reported) and whether it is
-/// a gRPC call. What a report says is made from it only when a panic is reported.
+/// A request as the layer keeps it while it is served: its method, its path (the query is never
+/// reported) and whether it is a gRPC call. What a report says is made from it only when a
+/// panic is reported.
 #[cfg(feature = "tower")]
 pub(crate) struct Served {
     method: http::Method,
-    path: Option<http::uri::PathAndQuery>,
+    path: ServedPath,
     grpc: bool,
+}
+
+/// Paths up to this many bytes are copied into the [`Served`]: most are, and a copy of a few
+/// bytes costs less than sharing the request's (an atomic increment and decrement of their
+/// reference count, or an allocation for a request built from a `&str`).
+#[cfg(feature = "tower")]
+const INLINE_PATH: usize = 48;
+
+/// A request's path, without its query.
+#[cfg(feature = "tower")]
+enum ServedPath {
+    /// A short path, copied whole.
+    Inline { len: u8, bytes: [u8; INLINE_PATH] },
+    /// A longer one: the request's path-and-query, shared.
+    Shared(http::uri::PathAndQuery),
+}
+
+#[cfg(feature = "tower")]
+impl ServedPath {
+    #[inline]
+    fn of(uri: &http::Uri) -> Self {
+        let Some(path_and_query) = uri.path_and_query() else {
+            return ServedPath::Inline {
+                len: 0,
+                bytes: [0; INLINE_PATH],
+            };
+        };
+        let path = path_and_query.path().as_bytes();
+        if path.len() > INLINE_PATH {
+            return ServedPath::Shared(path_and_query.clone());
+        }
+        let mut bytes = [0; INLINE_PATH];
+        bytes[..path.len()].copy_from_slice(path);
+        ServedPath::Inline {
+            len: path.len() as u8,
+            bytes,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // A whole `&str` was copied: always UTF-8.
+            ServedPath::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            ServedPath::Shared(path_and_query) => path_and_query.path(),
+        }
+    }
 }
 
 #[cfg(feature = "tower")]
@@ -56,7 +104,7 @@ impl Served {
     pub(crate) fn of<B>(request: &http::Request<B>) -> Served {
         Served {
             method: request.method().clone(),
-            path: request.uri().path_and_query().cloned(),
+            path: ServedPath::of(request.uri()),
             grpc: request
                 .headers()
                 .get(http::header::CONTENT_TYPE)
@@ -77,7 +125,7 @@ impl Served {
 
     /// The path, as `http::Uri::path` says it (never the query string).
     pub(crate) fn path(&self) -> &str {
-        self.path.as_ref().map_or("", http::uri::PathAndQuery::path)
+        self.path.as_str()
     }
 
     /// The fields of a report, with `path` (the path as egress lets it out).

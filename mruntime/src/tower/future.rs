@@ -22,11 +22,11 @@ use crate::telemetry::egress;
 use crate::telemetry::request::{self, Served};
 
 /// Writes the span every request runs in (the `rpc.*` fields for a gRPC call) over `slot`, a
-/// `Span::none()`, when a subscriber may want it. The check of the max level is inlined, so a
-/// service that traces nothing at INFO pays one atomic load for it.
+/// `Span::none()`, when the layer makes one and a subscriber may want it. The check of the max
+/// level is inlined, so a service that traces nothing at INFO pays one atomic load for it.
 #[inline(always)]
-fn make_request_span(slot: &mut Span, site: &Site, served: &Served) {
-    if tracing::level_enabled!(tracing::Level::INFO) {
+fn make_request_span(slot: &mut Span, site: &Site, served: &Served, enabled: bool) {
+    if enabled && tracing::level_enabled!(tracing::Level::INFO) {
         *slot = new_request_span(site, served);
     }
 }
@@ -131,13 +131,14 @@ pub struct ResponseFuture<F, P, B> {
 }
 
 impl<F, P, B> ResponseFuture<F, P, B> {
-    /// Calls `inner` with `request` inside the guard of `site`, in the request's span: the
-    /// response future of [`RecoverService::call`](super::RecoverService).
+    /// Calls `inner` with `request` inside the guard of `site`, in the request's span (if
+    /// `request_span`): the response future of [`RecoverService::call`](super::RecoverService).
     #[inline]
     pub(super) fn start<S, R>(
         inner: &mut S,
         request: Request<R>,
         site: Site,
+        request_span: bool,
         on_panic: &Arc<P>,
     ) -> Self
     where
@@ -146,7 +147,7 @@ impl<F, P, B> ResponseFuture<F, P, B> {
     {
         let mut held = Held::new(site, Served::of(&request));
         let Held { guard, state } = &mut *held;
-        make_request_span(&mut guard.span, &site, &guard.served);
+        make_request_span(&mut guard.span, &site, &guard.served, request_span);
         // The inner future is written in place, in its allocation, inside the guard: it can be
         // a few hundred bytes (an axum router's is), and each move of it is a copy.
         let caught = {

@@ -275,7 +275,9 @@ const BUILT_IN: &[(&[&str], Alphabet, usize, usize)] = &[
         36,
         usize::MAX,
     ),
-    (&["github_pat_"], Alphabet::WORD, 82, usize::MAX),
+    // GitHub's format is 82 (22, `_`, 59); 40 catches a hand-made or cut one too, and no
+    // ordinary text has `github_pat_` before 40 word characters.
+    (&["github_pat_"], Alphabet::WORD, 40, usize::MAX),
     // Slack bot, user, app-level, refresh and legacy tokens.
     (
         &["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xapp-"],
