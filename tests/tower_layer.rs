@@ -758,6 +758,116 @@ where
     (data, trailers, None)
 }
 
+/// One frame, then the end (`is_end_stream`, or a panic there when `end_panics`); its `Drop`
+/// logs `body.released` and sets `released`.
+struct OneFrame {
+    sent: bool,
+    end_panics: bool,
+    released: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl http_body::Body for OneFrame {
+    type Data = bytes::Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
+        if self.sent {
+            return Poll::Ready(None);
+        }
+        self.sent = true;
+        Poll::Ready(Some(Ok(http_body::Frame::data("balance 7\n".into()))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        assert!(!(self.sent && self.end_panics), "end of stream unknown");
+        self.sent
+    }
+}
+
+impl Drop for OneFrame {
+    fn drop(&mut self) {
+        tracing::info!("body.released");
+        self.released
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn one_frame_service(
+    end_panics: bool,
+    released: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> impl Service<
+    Request<String>,
+    Response = http::Response<RecoverBody<OneFrame>>,
+    Error = Infallible,
+    Future: Send,
+> + Clone {
+    let released = released.clone();
+    RecoverLayer::new("tower-release")
+        .name("balance")
+        .layer(service_fn(move |_: Request<String>| {
+            let released = released.clone();
+            async move {
+                Ok::<_, Infallible>(http::Response::new(OneFrame {
+                    sent: false,
+                    end_panics,
+                    released,
+                }))
+            }
+        }))
+}
+
+#[test]
+fn a_body_is_released_at_its_end_in_the_request_span_before_it_is_dropped() {
+    use http_body_util::BodyExt;
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let request = Request::get("/balance").body(String::new()).unwrap();
+    let response = rt
+        .block_on(one_frame_service(false, &released).oneshot(request))
+        .unwrap();
+    let mut body = response.into_body();
+    assert!(!released.load(std::sync::atomic::Ordering::SeqCst));
+    let frame = rt.block_on(body.frame()).unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), "balance 7\n");
+    // Its last frame polled, the body is dropped at once, inside the request's span; the
+    // layer's body ends on its own.
+    assert!(released.load(std::sync::atomic::Ordering::SeqCst));
+    let events = capture.events_named("body.released");
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0].scope[0].name, "mruntime.http");
+    assert!(http_body::Body::is_end_stream(&body));
+    assert!(body.get_ref().is_none());
+    assert!(rt.block_on(body.frame()).is_none());
+    drop(body);
+    assert_eq!(capture.events_named("body.released").len(), 1);
+    assert!(capture.panic_events().is_empty());
+}
+
+#[test]
+fn a_body_whose_end_of_stream_check_panics_is_ended_and_reported_once() {
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let request = Request::get("/balance").body(String::new()).unwrap();
+    let response = rt
+        .block_on(one_frame_service(true, &released).oneshot(request))
+        .unwrap();
+    let (data, _, error) = rt.block_on(frames(response.into_body()));
+    // The frame went with the body: after a panic, the body's end says it was cut.
+    assert_eq!(data, "");
+    assert!(error.unwrap().contains("BodyPanicked"));
+    assert!(released.load(std::sync::atomic::Ordering::SeqCst));
+    let event = only_panic_event(&capture);
+    assert_eq!(event.field("panic.value"), Some("end of stream unknown"));
+    assert_eq!(event.field("url.path"), Some("/balance"));
+}
+
 fn grpc_request(path: &str) -> Request<String> {
     Request::post(path)
         .header(header::CONTENT_TYPE, "application/grpc")

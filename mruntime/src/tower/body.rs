@@ -15,7 +15,7 @@ use tracing::Span;
 
 use super::guarded;
 use crate::grpc;
-use crate::guard::{Recovery, UserValue};
+use crate::guard::{Recovery, UserValue, drop_guarded};
 use crate::site::Site;
 use crate::telemetry::request::{self, Served};
 
@@ -101,26 +101,35 @@ impl Drop for GuardBox {
 /// goes away mid-stream drops it, and a panic in a `Drop` of what it holds is recovered and
 /// reported with the request instead of unwinding into the server's connection task.
 pub(super) struct GuardedBody<B> {
-    // Structurally pinned (see `project`); dropped in place by `Drop`, never moved while pinned.
+    // Structurally pinned (see `project`); dropped in place, by `poll_frame` at its end or by
+    // `Drop`, never moved while pinned.
     body: UserValue<B>,
     guard: GuardBox,
+    // The body was dropped (in its guard, by `poll_frame`, when it reached its end).
+    released: bool,
+    // A frame was polled already: only the first is followed by a look at `is_end_stream`.
+    polled: bool,
 }
 
 impl<B> GuardedBody<B> {
-    /// The pinned body and the guard.
+    /// The body (pinned: see `pin_body`), the guard, whether the body was released, and whether
+    /// a frame was polled.
     #[inline]
-    fn project(self: Pin<&mut Self>) -> (Pin<&mut B>, &BodyGuard) {
+    fn project(self: Pin<&mut Self>) -> (&mut UserValue<B>, &BodyGuard, &mut bool, &mut bool) {
         // SAFETY: `body` is never moved out of a pinned `GuardedBody`: only `into_inner`, which
-        // takes it by value (so unpinned), moves it, and `Drop` drops it in place.
+        // takes it by value (so unpinned), moves it; `poll_frame` and `Drop` drop it in place.
         let this = unsafe { self.get_unchecked_mut() };
         (
-            unsafe { Pin::new_unchecked(this.body.get_mut()) },
+            &mut this.body,
             &this.guard,
+            &mut this.released,
+            &mut this.polled,
         )
     }
 
     /// The body, no longer guarded.
     fn into_inner(self) -> B {
+        debug_assert!(!self.released, "a released body is never `Kind::Guarded`");
         let mut this = ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped: the body is taken once, and the guard dropped once.
         unsafe {
@@ -130,9 +139,16 @@ impl<B> GuardedBody<B> {
     }
 }
 
+/// The body of a pinned [`GuardedBody`], pinned.
+#[inline]
+fn pin_body<B>(body: &mut UserValue<B>) -> Pin<&mut B> {
+    // SAFETY: the caller got `body` from a pinned `GuardedBody` (`project`), where it never moves.
+    unsafe { Pin::new_unchecked(body.get_mut()) }
+}
+
 impl<B> Drop for GuardedBody<B> {
     fn drop(&mut self) {
-        if !std::mem::needs_drop::<B>() {
+        if !std::mem::needs_drop::<B>() || self.released {
             return;
         }
         let body = &mut self.body;
@@ -192,6 +208,8 @@ impl<B> RecoverBody<B> {
                 guarded: GuardedBody {
                     body: UserValue::new(body),
                     guard,
+                    released: false,
+                    polled: false,
                 },
             },
         }
@@ -219,7 +237,8 @@ impl<B> RecoverBody<B> {
     }
 
     /// The inner body: the handler's, or the one `on_panic` returned; `None` for a body the
-    /// layer made itself (its default answer, a gRPC answer, a body that panicked).
+    /// layer made itself (its default answer, a gRPC answer, a body that panicked), and for a
+    /// handler's body polled to its end (dropped then, in its guard, to release what it held).
     pub fn get_ref(&self) -> Option<&B> {
         match &self.kind {
             Kind::Guarded { guarded } => Some(guarded.body.get()),
@@ -264,22 +283,59 @@ where
         let mut this = self.project();
         match this.kind.as_mut().project() {
             KindProj::Guarded { guarded: handler } => {
-                let (body, guard) = handler.project();
+                let (body, guard, released, polled_before) = handler.project();
                 // Written in place inside the guard and returned from here: a frame is about a
                 // hundred bytes, and each move of it is paid on every frame.
                 let mut polled = MaybeUninit::uninit();
+                let mut written = false;
                 let caught = {
                     let _entered = guard.span.enter();
                     guarded(&guard.site, &guard.served, || {
-                        polled.write(
-                            body.poll_frame(cx)
+                        let frame = polled.write(
+                            pin_body(body)
+                                .poll_frame(cx)
                                 .map(|frame| frame.map(|f| f.map_err(Into::into))),
                         );
+                        written = true;
+                        // At its end the body is dropped now, in this guard and span: what it
+                        // holds is released at once, and neither its drop nor a later poll
+                        // enters them again. Its end is when it says so, or, for a body of one
+                        // frame (most are), when it says so after its first (a streamed body
+                        // is not asked after every frame).
+                        let end = std::mem::needs_drop::<B>()
+                            && match frame {
+                                Poll::Ready(None) => true,
+                                Poll::Ready(Some(Ok(_))) if !*polled_before => {
+                                    *polled_before = true;
+                                    pin_body(body).is_end_stream()
+                                }
+                                _ => false,
+                            };
+                        if end {
+                            *released = true;
+                            // SAFETY: `released` keeps it from being used or dropped again.
+                            unsafe { body.drop_in_guard() };
+                        }
                     })
                 };
-                if caught.is_ok() {
-                    // SAFETY: the guard returned Ok: the closure ran to its end, so it wrote.
+                if *released {
+                    // The guard goes with it (the request's span closes). A panic in the
+                    // body's drop is reported already: the frame stands.
+                    this.kind.set(Kind::Ended);
+                    // SAFETY: `released` is set only after the frame was written.
                     return unsafe { polled.assume_init() };
+                }
+                match caught {
+                    // SAFETY: the guard returned Ok: the closure ran to its end, so it wrote.
+                    Ok(()) => return unsafe { polled.assume_init() },
+                    // `is_end_stream` panicked after the frame was written: it goes, guarded,
+                    // with the rest of the body.
+                    Err(_) if written => {
+                        // SAFETY: written, and never read.
+                        let frame = unsafe { polled.assume_init() };
+                        let _ = drop_guarded(&guard.site, Recovery::Guard, frame);
+                    }
+                    Err(_) => {}
                 }
             }
             KindProj::Answer { body } => {
