@@ -2,6 +2,7 @@
 //! the one allocation a request keeps while it is served ([`Held`]: its guard and the inner
 //! future's state), which the body takes over for its guard when the response starts.
 
+use std::cell::OnceCell;
 use std::fmt;
 use std::future::Future;
 use std::mem::MaybeUninit;
@@ -31,11 +32,13 @@ fn make_request_span(slot: &mut Span, site: &Site, served: &Served, enabled: boo
     }
 }
 
+/// The request span. Its fields are made inside `info_span!`, which makes them only when a
+/// subscriber wants the span: a subscriber that filters it out costs no scan of the path.
 #[inline(never)]
 fn new_request_span(site: &Site, served: &Served) -> Span {
-    let path = egress::path(served.path());
-    let fields = served.fields(&path);
-    let rpc = fields.rpc_service_and_method();
+    let path = OnceCell::new();
+    let path = || -> &str { path.get_or_init(|| egress::path(served.path())) };
+    let rpc = || served.fields(path()).rpc_service_and_method();
     tracing::info_span!(
         target: "mruntime",
         "mruntime.http",
@@ -43,11 +46,11 @@ fn new_request_span(site: &Site, served: &Served) -> Span {
         name = site.name(),
         policy = site.policy().as_str(),
         otel.name = site.name(),
-        http.request.method = fields.method,
-        url.path = fields.path,
-        rpc.system = fields.rpc_system(),
-        rpc.service = rpc.map(|(service, _)| service),
-        rpc.method = rpc.map(|(_, method)| method),
+        http.request.method = served.method(),
+        url.path = path(),
+        rpc.system = served.is_grpc().then_some("grpc"),
+        rpc.service = rpc().map(|(service, _)| service),
+        rpc.method = rpc().map(|(_, method)| method),
     )
 }
 
