@@ -265,7 +265,7 @@ impl<P> RecoverLayer<P> {
     ///
     /// Turn it off when an outer layer already makes a span for each request (tower-http's
     /// `TraceLayer`, say): it saves one span per request, which a pipeline that exports every
-    /// span pays for in throughput (about 2% in the soak of `docs/soak.md`, where that span is
+    /// span pays for in throughput (2 to 5% in the soak of `docs/soak.md`, where that span is
     /// the only one a request makes). A panic is still reported once with the request's method
     /// and path (on the `panic.recovered` event, the reporter's report and the metric); its
     /// OpenTelemetry `exception` event and status Error go on the span current when the layer
