@@ -868,6 +868,90 @@ fn a_body_whose_end_of_stream_check_panics_is_ended_and_reported_once() {
     assert_eq!(event.field("url.path"), Some("/balance"));
 }
 
+/// Rows forever; its `is_end_stream` panics once two were sent, its `size_hint` when `hint`.
+struct BadHints {
+    sent: usize,
+    hint: bool,
+}
+
+impl http_body::Body for BadHints {
+    type Data = bytes::Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
+        self.sent += 1;
+        Poll::Ready(Some(Ok(http_body::Frame::data(
+            format!("row {}\n", self.sent).into(),
+        ))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        assert!(self.sent < 2, "cursor lost at the end check");
+        false
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        assert!(!self.hint, "size unknowable");
+        http_body::SizeHint::default()
+    }
+}
+
+/// A panic in the body's `is_end_stream` or `size_hint` (which hyper calls outside any poll) is
+/// caught in the layer's guard and reported once with the request; the body then ends as after
+/// a panic while polled.
+#[test]
+fn a_panic_in_a_body_hint_is_reported_once_and_ends_the_body() {
+    use http_body::Body as _;
+    let capture = Capture::new();
+    let _guard = capture.set_default();
+    let rt = capture.current_thread_runtime();
+    for hint in [false, true] {
+        let service =
+            RecoverLayer::new("tower-hints").layer(service_fn(move |_: Request<()>| async move {
+                Ok::<_, Infallible>(http::Response::new(BadHints { sent: 0, hint }))
+            }));
+        let request = Request::get("/rows").body(()).unwrap();
+        let mut body = rt.block_on(service.oneshot(request)).unwrap().into_body();
+        // As hyper does: the size first, then after each frame whether the body ended.
+        let _ = body.size_hint();
+        let mut seen = Vec::new();
+        loop {
+            let frame = rt.block_on(http_body_util::BodyExt::frame(&mut body));
+            match frame {
+                Some(Ok(frame)) => {
+                    seen.push(String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap())
+                }
+                Some(Err(error)) => {
+                    assert!(error.is::<mruntime::tower::BodyPanicked>(), "{error}");
+                    seen.push("aborted".to_owned());
+                }
+                None => break,
+            }
+            if body.is_end_stream() {
+                break;
+            }
+            assert!(seen.len() < 10, "{seen:?}");
+        }
+        let want: &[&str] = if hint {
+            &["aborted"]
+        } else {
+            &["row 1\n", "row 2\n", "aborted"]
+        };
+        assert_eq!(seen, want, "hint {hint}");
+        assert!(body.is_end_stream());
+    }
+    let events = capture.panic_events();
+    let values: Vec<_> = events
+        .iter()
+        .map(|e| e.field("panic.value").unwrap())
+        .collect();
+    assert_eq!(values, ["cursor lost at the end check", "size unknowable"]);
+    assert!(events.iter().all(|e| e.field("url.path") == Some("/rows")));
+}
+
 fn grpc_request(path: &str) -> Request<String> {
     Request::post(path)
         .header(header::CONTENT_TYPE, "application/grpc")

@@ -7,6 +7,7 @@ use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ops::Deref;
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use http::{HeaderMap, HeaderValue, Response, header};
@@ -109,6 +110,8 @@ pub(super) struct GuardedBody<B> {
     released: bool,
     // A frame was polled already: only the first is followed by a look at `is_end_stream`.
     polled: bool,
+    // Its `is_end_stream` or `size_hint` panicked (reported): the next poll ends it.
+    hint_panicked: AtomicBool,
 }
 
 impl<B> GuardedBody<B> {
@@ -125,6 +128,25 @@ impl<B> GuardedBody<B> {
             &mut this.released,
             &mut this.polled,
         )
+    }
+
+    /// The body's answer to `question` (`is_end_stream`, `size_hint`), asked in its guard;
+    /// `after_panic` once the body panicked there, and the next poll ends it. Not in the
+    /// request's span: hyper asks after every frame, and entering the span each time would
+    /// double what a streamed frame costs under a subscriber; a report still has the request.
+    #[inline]
+    fn ask<T>(&self, question: impl FnOnce(&B) -> T, after_panic: T) -> T {
+        if self.hint_panicked.load(Ordering::Relaxed) {
+            return after_panic;
+        }
+        let guard = &self.guard;
+        match guarded(&guard.site, &guard.served, || question(self.body.get())) {
+            Ok(answer) => answer,
+            Err(_) => {
+                self.hint_panicked.store(true, Ordering::Relaxed);
+                after_panic
+            }
+        }
     }
 
     /// The body, no longer guarded.
@@ -180,7 +202,10 @@ pin_project_lite::pin_project! {
     /// The response body of a service wrapped by [`RecoverLayer`](super::RecoverLayer): the inner
     /// service's body `B`, whose every [`poll_frame`](Body::poll_frame) runs inside the layer's
     /// guard, with the request as the one being served (so a panic is reported once, with the
-    /// request's method and path) and inside the request's span.
+    /// request's method and path) and inside the request's span. Its
+    /// [`is_end_stream`](Body::is_end_stream) and [`size_hint`](Body::size_hint) run in the guard
+    /// too (not in the span): after a panic there they answer `false` and an unknown size, and
+    /// the next poll ends the body as after a panic while polling.
     ///
     /// The inner body is dropped inside the guard too, wherever that happens: after a panic
     /// while it is polled, when the body is dropped unread, at its end or mid-stream (a client
@@ -210,6 +235,7 @@ impl<B> RecoverBody<B> {
                     guard,
                     released: false,
                     polled: false,
+                    hint_panicked: AtomicBool::new(false),
                 },
             },
         }
@@ -283,6 +309,9 @@ where
         let mut this = self.project();
         match this.kind.as_mut().project() {
             KindProj::Guarded { guarded: handler } => {
+                if handler.hint_panicked.load(Ordering::Relaxed) {
+                    return end_after_panic(this.kind);
+                }
                 let (body, guard, released, polled_before) = handler.project();
                 // Written in place inside the guard and returned from here: a frame is about a
                 // hundred bytes, and each move of it is paid on every frame.
@@ -355,7 +384,8 @@ where
     #[inline]
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Guarded { guarded } => guarded.body.get().is_end_stream(),
+            // `false` after a panic there: the next poll ends the body.
+            Kind::Guarded { guarded } => guarded.ask(B::is_end_stream, false),
             Kind::Answer { body } => body.is_end_stream(),
             Kind::Text { text } => text.is_none(),
             Kind::Ended => true,
@@ -365,7 +395,7 @@ where
     #[inline]
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Guarded { guarded } => guarded.body.get().size_hint(),
+            Kind::Guarded { guarded } => guarded.ask(B::size_hint, SizeHint::default()),
             Kind::Answer { body } => body.size_hint(),
             Kind::Text { text } => SizeHint::with_exact(text.map_or(0, |t| t.len() as u64)),
             Kind::Ended => SizeHint::with_exact(0),
