@@ -868,10 +868,13 @@ fn a_body_whose_end_of_stream_check_panics_is_ended_and_reported_once() {
     assert_eq!(event.field("url.path"), Some("/balance"));
 }
 
-/// Rows forever; its `is_end_stream` panics once two were sent, its `size_hint` when `hint`.
+/// Rows forever; its `is_end_stream` panics once `end_panics_at` rows were sent, its
+/// `size_hint` when `size_panics`.
+#[derive(Clone, Copy)]
 struct BadHints {
     sent: usize,
-    hint: bool,
+    end_panics_at: usize,
+    size_panics: bool,
 }
 
 impl http_body::Body for BadHints {
@@ -889,38 +892,70 @@ impl http_body::Body for BadHints {
     }
 
     fn is_end_stream(&self) -> bool {
-        assert!(self.sent < 2, "cursor lost at the end check");
+        assert!(
+            self.sent < self.end_panics_at,
+            "cursor lost at the end check"
+        );
         false
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        assert!(!self.hint, "size unknowable");
+        assert!(!self.size_panics, "size unknowable");
         http_body::SizeHint::default()
     }
 }
 
-/// A panic in the body's `is_end_stream` or `size_hint` (which hyper calls outside any poll) is
-/// caught in the layer's guard and reported once with the request; the body then ends as after
-/// a panic while polled.
+/// A panic in the body's `is_end_stream` or `size_hint`, which hyper calls outside any poll
+/// (before the first, and after each frame), is caught in the layer's guard and reported once
+/// with the request; the body then ends as after a panic while polled.
 #[test]
 fn a_panic_in_a_body_hint_is_reported_once_and_ends_the_body() {
     use http_body::Body as _;
     let capture = Capture::new();
     let _guard = capture.set_default();
     let rt = capture.current_thread_runtime();
-    for hint in [false, true] {
+    let cases: [(BadHints, &[&str]); 3] = [
+        // `size_hint`, asked before anything is sent.
+        (
+            BadHints {
+                sent: 0,
+                end_panics_at: usize::MAX,
+                size_panics: true,
+            },
+            &["aborted"],
+        ),
+        // `is_end_stream`, asked before the first poll.
+        (
+            BadHints {
+                sent: 0,
+                end_panics_at: 0,
+                size_panics: false,
+            },
+            &["aborted"],
+        ),
+        // `is_end_stream` after the second frame: that frame goes with the body.
+        (
+            BadHints {
+                sent: 0,
+                end_panics_at: 2,
+                size_panics: false,
+            },
+            &["row 1\n", "aborted"],
+        ),
+    ];
+    for (body, want) in cases {
         let service =
             RecoverLayer::new("tower-hints").layer(service_fn(move |_: Request<()>| async move {
-                Ok::<_, Infallible>(http::Response::new(BadHints { sent: 0, hint }))
+                Ok::<_, Infallible>(http::Response::new(body))
             }));
         let request = Request::get("/rows").body(()).unwrap();
         let mut body = rt.block_on(service.oneshot(request)).unwrap().into_body();
-        // As hyper does: the size first, then after each frame whether the body ended.
+        // As hyper does: the size and whether there is a body at all, then after each frame
+        // whether it ended.
         let _ = body.size_hint();
         let mut seen = Vec::new();
-        loop {
-            let frame = rt.block_on(http_body_util::BodyExt::frame(&mut body));
-            match frame {
+        while !body.is_end_stream() {
+            match rt.block_on(http_body_util::BodyExt::frame(&mut body)) {
                 Some(Ok(frame)) => {
                     seen.push(String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap())
                 }
@@ -930,25 +965,23 @@ fn a_panic_in_a_body_hint_is_reported_once_and_ends_the_body() {
                 }
                 None => break,
             }
-            if body.is_end_stream() {
-                break;
-            }
             assert!(seen.len() < 10, "{seen:?}");
         }
-        let want: &[&str] = if hint {
-            &["aborted"]
-        } else {
-            &["row 1\n", "row 2\n", "aborted"]
-        };
-        assert_eq!(seen, want, "hint {hint}");
-        assert!(body.is_end_stream());
+        assert_eq!(seen, want);
     }
     let events = capture.panic_events();
     let values: Vec<_> = events
         .iter()
         .map(|e| e.field("panic.value").unwrap())
         .collect();
-    assert_eq!(values, ["cursor lost at the end check", "size unknowable"]);
+    assert_eq!(
+        values,
+        [
+            "size unknowable",
+            "cursor lost at the end check",
+            "cursor lost at the end check"
+        ]
+    );
     assert!(events.iter().all(|e| e.field("url.path") == Some("/rows")));
 }
 

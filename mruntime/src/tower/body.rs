@@ -108,7 +108,7 @@ pub(super) struct GuardedBody<B> {
     guard: GuardBox,
     // The body was dropped (in its guard, by `poll_frame`, when it reached its end).
     released: bool,
-    // A frame was polled already: only the first is followed by a look at `is_end_stream`.
+    // It was polled: its end is known from the last poll (it is `Ended` at its end).
     polled: bool,
     // Its `is_end_stream` or `size_hint` panicked (reported): the next poll ends it.
     hint_panicked: AtomicBool,
@@ -227,7 +227,9 @@ pin_project_lite::pin_project! {
 
 impl<B> RecoverBody<B> {
     #[inline]
-    pub(super) fn guarded(body: B, guard: GuardBox) -> Self {
+    /// The handler's `body`, guarded; `hint_panicked` if its `is_end_stream` panicked already
+    /// (reported): its first poll ends it.
+    pub(super) fn guarded(body: B, guard: GuardBox, hint_panicked: bool) -> Self {
         RecoverBody {
             kind: Kind::Guarded {
                 guarded: GuardedBody {
@@ -235,7 +237,7 @@ impl<B> RecoverBody<B> {
                     guard,
                     released: false,
                     polled: false,
-                    hint_panicked: AtomicBool::new(false),
+                    hint_panicked: AtomicBool::new(hint_panicked),
                 },
             },
         }
@@ -328,18 +330,16 @@ where
                         written = true;
                         // At its end the body is dropped now, in this guard and span: what it
                         // holds is released at once, and neither its drop nor a later poll
-                        // enters them again. Its end is when it says so, or, for a body of one
-                        // frame (most are), when it says so after its first (a streamed body
-                        // is not asked after every frame).
-                        let end = std::mem::needs_drop::<B>()
-                            && match frame {
-                                Poll::Ready(None) => true,
-                                Poll::Ready(Some(Ok(_))) if !*polled_before => {
-                                    *polled_before = true;
-                                    pin_body(body).is_end_stream()
-                                }
-                                _ => false,
-                            };
+                        // enters them again. Its end is `None`, or `is_end_stream` after a
+                        // frame, asked here, in the guard: hyper asks after every frame, and
+                        // `RecoverBody::is_end_stream` answers from this poll without calling
+                        // the body again.
+                        *polled_before = true;
+                        let end = match frame {
+                            Poll::Ready(None) => true,
+                            Poll::Ready(Some(Ok(_))) => pin_body(body).is_end_stream(),
+                            _ => false,
+                        };
                         if end {
                             *released = true;
                             // SAFETY: `released` keeps it from being used or dropped again.
@@ -384,7 +384,9 @@ where
     #[inline]
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            // `false` after a panic there: the next poll ends the body.
+            // Once polled, the last poll asked it: at its end, the body is `Ended` now. Before,
+            // in the guard; `false` after a panic there (the next poll ends the body).
+            Kind::Guarded { guarded } if guarded.polled => false,
             Kind::Guarded { guarded } => guarded.ask(B::is_end_stream, false),
             Kind::Answer { body } => body.is_end_stream(),
             Kind::Text { text } => text.is_none(),

@@ -320,11 +320,20 @@ where
             unreachable!("the state was Polling")
         };
         let (parts, body) = response.into_parts();
-        let body = if !std::mem::needs_drop::<B>() && body.is_end_stream() {
-            // An empty body with no drop to run (`()`, `Empty`) has nothing to guard.
-            RecoverBody::new(body)
+        // An empty body with no drop to run (`()`, `Empty`) has nothing to guard. Whether it is
+        // empty is the body's to say: asked in the guard (a panic there ends the body at its
+        // first poll, as after a panic while polled).
+        let empty = if std::mem::needs_drop::<B>() {
+            Ok(false)
         } else {
-            RecoverBody::guarded(body, held.into_guard())
+            guarded(&held.guard.site, &held.guard.served, || {
+                body.is_end_stream()
+            })
+        };
+        let body = match empty {
+            Ok(true) => RecoverBody::new(body),
+            Ok(false) => RecoverBody::guarded(body, held.into_guard(), false),
+            Err(_) => RecoverBody::guarded(body, held.into_guard(), true),
         };
         Poll::Ready(Ok(Response::from_parts(parts, body)))
     }
