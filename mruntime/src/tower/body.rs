@@ -116,7 +116,7 @@ pub(super) struct GuardedBody<B> {
 
 impl<B> GuardedBody<B> {
     /// The body (pinned: see `pin_body`), the guard, whether the body was released, and whether
-    /// a frame was polled.
+    /// it was polled.
     #[inline]
     fn project(self: Pin<&mut Self>) -> (&mut UserValue<B>, &BodyGuard, &mut bool, &mut bool) {
         // SAFETY: `body` is never moved out of a pinned `GuardedBody`: only `into_inner`, which
@@ -131,9 +131,9 @@ impl<B> GuardedBody<B> {
     }
 
     /// The body's answer to `question` (`is_end_stream`, `size_hint`), asked in its guard;
-    /// `after_panic` once the body panicked there, and the next poll ends it. Not in the
-    /// request's span: hyper asks after every frame, and entering the span each time would
-    /// double what a streamed frame costs under a subscriber; a report still has the request.
+    /// `after_panic` once the body panicked there, and the next poll ends it. Asked before the
+    /// first poll only (after one, the poll asked): not in the request's span, whose enter and
+    /// exit would cost more than the question; a report still has the request.
     #[inline]
     fn ask<T>(&self, question: impl FnOnce(&B) -> T, after_panic: T) -> T {
         if self.hint_panicked.load(Ordering::Relaxed) {
