@@ -131,9 +131,10 @@ impl<B> GuardedBody<B> {
     }
 
     /// The body's answer to `question` (`is_end_stream`, `size_hint`), asked in its guard;
-    /// `after_panic` once the body panicked there, and the next poll ends it. Asked before the
-    /// first poll only (after one, the poll asked): not in the request's span, whose enter and
-    /// exit would cost more than the question; a report still has the request.
+    /// `after_panic` once the body panicked there, and the next poll ends it. `is_end_stream`
+    /// comes here before the first poll only (after one, the poll asked it), `size_hint`
+    /// whenever asked (hyper: once, first). Not in the request's span, whose enter and exit
+    /// would cost more than the question; a report still has the request.
     #[inline]
     fn ask<T>(&self, question: impl FnOnce(&B) -> T, after_panic: T) -> T {
         if self.hint_panicked.load(Ordering::Relaxed) {
