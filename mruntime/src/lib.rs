@@ -132,6 +132,7 @@ mod spawn;
 mod stderr;
 mod task;
 mod telemetry;
+mod text;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -111,7 +111,7 @@ impl Fingerprint {
         match payload.downcast_ref::<String>() {
             Some(s) if copy => Fingerprint::String {
                 len: s.len(),
-                text: prefix(s, MESSAGE_COPY_LIMIT).to_owned(),
+                text: crate::text::prefix(s, MESSAGE_COPY_LIMIT).to_owned(),
             },
             Some(s) => Fingerprint::Buffer {
                 address: s.as_ptr() as usize,
@@ -136,18 +136,6 @@ impl Fingerprint {
                 .is_some_and(|m| m.as_ptr() as usize == *address && m.len() == *len),
         }
     }
-}
-
-/// The longest prefix of `s` of at most `limit` bytes that ends on a character boundary.
-fn prefix(s: &str, limit: usize) -> &str {
-    if s.len() <= limit {
-        return s;
-    }
-    let mut end = limit;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// One activation of a guard: its address identifies it while it is on the stack.

@@ -64,17 +64,14 @@ pub(crate) fn message(text: &str) -> Cow<'_, str> {
 pub(crate) fn span_trace_for(text: Option<&str>, production: bool) -> Option<Cow<'_, str>> {
     let text = text.filter(|_| !production)?;
     // The trace is bounded already; a copy from elsewhere is cut before the scan all the same.
-    let mut end = text.len().min(SPAN_TRACE_BYTES);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let whole = end == text.len();
+    let head = crate::text::prefix(text, SPAN_TRACE_BYTES);
+    let whole = head.len() == text.len();
     let version = keys_version();
     if whole && last_clean_span_trace(text, version) {
         return Some(Cow::Borrowed(text));
     }
     let cut = !whole || text.ends_with(SPAN_TRACE_CUT);
-    let redacted = redact_secrets(&text[..end], Scan { cut, path: false });
+    let redacted = redact_secrets(head, Scan { cut, path: false });
     if whole && matches!(redacted, Cow::Borrowed(_)) {
         remember_clean_span_trace(text, version);
         return Some(redacted);
@@ -83,12 +80,8 @@ pub(crate) fn span_trace_for(text: Option<&str>, production: bool) -> Option<Cow
     if whole && redacted.len() <= SPAN_TRACE_BYTES {
         return Some(redacted);
     }
-    let mut keep = SPAN_TRACE_BYTES - SPAN_TRACE_CUT.len();
-    while !redacted.is_char_boundary(keep.min(redacted.len())) {
-        keep -= 1;
-    }
-    let keep = keep.min(redacted.len());
-    Some(Cow::Owned(format!("{}{SPAN_TRACE_CUT}", &redacted[..keep])))
+    let kept = crate::text::prefix(&redacted, SPAN_TRACE_BYTES - SPAN_TRACE_CUT.len());
+    Some(Cow::Owned(format!("{kept}{SPAN_TRACE_CUT}")))
 }
 
 thread_local! {

@@ -54,14 +54,7 @@ pub(crate) fn cut_with_marker(text: &str, limit: usize) -> String {
 /// A label value cut to [`LABEL_LIMIT`] bytes on a character boundary (no marker: labels are
 /// identifiers).
 pub(crate) fn label(value: &'static str) -> &'static str {
-    if value.len() <= LABEL_LIMIT {
-        return value;
-    }
-    let mut end = LABEL_LIMIT;
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    &value[..end]
+    crate::text::prefix(value, LABEL_LIMIT)
 }
 
 /// Frames of the panic machinery (the hook, std's panicking) that precede the user's frames.

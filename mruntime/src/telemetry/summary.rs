@@ -34,7 +34,7 @@ impl LastMessage {
         if let Some(s) = payload.downcast_ref::<&'static str>() {
             *self = LastMessage::Static(s);
         } else if let Some(s) = payload.downcast_ref::<String>() {
-            let kept = prefix(s, MESSAGE_KEEP_LIMIT);
+            let kept = crate::text::prefix(s, MESSAGE_KEEP_LIMIT);
             match self {
                 LastMessage::Copied(buffer) => {
                     buffer.clear();
@@ -55,18 +55,6 @@ impl LastMessage {
             LastMessage::NotAString => NON_STRING_MESSAGE,
         }
     }
-}
-
-/// The longest prefix of `s` of at most `limit` bytes that ends on a character boundary.
-fn prefix(s: &str, limit: usize) -> &str {
-    if s.len() <= limit {
-        return s;
-    }
-    let mut end = limit;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// A window's suppressed panics of one site (or of the overflow bucket).
