@@ -123,15 +123,7 @@ where
     Fut: Future + Send + 'static,
     Fut::Output: Send + 'static,
 {
-    crate::task::spawn_once(
-        site,
-        Placement {
-            parent,
-            group,
-            health: false,
-        },
-        body,
-    )
+    crate::task::spawn_once(site, Placement::new(parent, group, false), body)
 }
 
 /// `#[safe_task(.., health)]` on an async fn without `restart(..)`: [`spawn_with_context`], the
@@ -149,12 +141,7 @@ where
     Fut: Future + Send + 'static,
     Fut::Output: Send + 'static,
 {
-    let placement = Placement {
-        parent,
-        group,
-        health: true,
-    };
-    crate::task::spawn_once(site, placement, body)
+    crate::task::spawn_once(site, Placement::new(parent, group, true), body)
 }
 
 /// `#[safe_task(.., health)]` on a sync fn without `restart(..)`.
@@ -170,12 +157,7 @@ where
     F: FnOnce(TaskContext) -> T + Send + 'static,
     T: Send + 'static,
 {
-    let placement = Placement {
-        parent,
-        group,
-        health: true,
-    };
-    crate::task::spawn_blocking_once(site, placement, body)
+    crate::task::spawn_blocking_once(site, Placement::new(parent, group, true), body)
 }
 
 /// `#[safe_task]` on a sync fn with a `ctx` argument and/or `group = ..`, without `restart(..)`.
@@ -191,15 +173,7 @@ where
     F: FnOnce(TaskContext) -> T + Send + 'static,
     T: Send + 'static,
 {
-    crate::task::spawn_blocking_once(
-        site,
-        Placement {
-            parent,
-            group,
-            health: false,
-        },
-        body,
-    )
+    crate::task::spawn_blocking_once(site, Placement::new(parent, group, false), body)
 }
 
 /// `safe_go!` / `#[safe_task]` on an async fn with `restart(..)`: `factory(ctx)` is called once
@@ -222,11 +196,7 @@ where
     crate::task::spawn_supervised(
         site,
         *restart,
-        Placement {
-            parent,
-            group,
-            health: false,
-        },
+        Placement::new(parent, group, false),
         factory,
     )
 }
@@ -249,11 +219,7 @@ where
     crate::task::spawn_blocking_supervised(
         site,
         *restart,
-        Placement {
-            parent,
-            group,
-            health: false,
-        },
+        Placement::new(parent, group, false),
         body,
     )
 }

@@ -55,11 +55,7 @@ pub trait TaskFactory: Send + 'static {
         crate::task::spawn_supervised(
             site,
             *restart,
-            Placement {
-                parent,
-                group,
-                health: false,
-            },
+            Placement::new(parent, group, false),
             move |ctx| self.make(ctx),
         )
     }

@@ -26,7 +26,21 @@ pub(crate) struct Placement<'a> {
     pub(crate) health: bool,
 }
 
-impl Placement<'_> {
+impl<'a> Placement<'a> {
+    /// Under `parent` (if any), in `group` (if any); a health component if `health`.
+    #[inline]
+    pub(crate) fn new(
+        parent: Option<&'a TaskContext>,
+        group: Option<&'a TaskGroup>,
+        health: bool,
+    ) -> Self {
+        Placement {
+            parent,
+            group,
+            health,
+        }
+    }
+
     /// The task's own context (a child of its parent's token, else of its group's, else a new
     /// token) and its membership of the group.
     fn enter(self, site: &Site) -> (TaskContext, Option<Membership>) {
