@@ -6,15 +6,16 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tracing::field::{Field, Value};
+use tracing::field::Value;
 use tracing::level_filters::STATIC_MAX_LEVEL;
-use tracing::{Dispatch, Event, Level, Metadata};
+use tracing::{Dispatch, Level, Metadata};
 use tracing_core::callsite::{DefaultCallsite, Identifier};
 use tracing_core::field::FieldSet;
 use tracing_core::metadata::Kind;
 
 use crate::panic::panicked::NON_STRING_MESSAGE;
 use crate::telemetry::egress;
+use crate::telemetry::trace::dispatch_event;
 
 /// The most bytes of a suppressed panic's message kept (the gate cuts it further).
 const MESSAGE_KEEP_LIMIT: usize = 4096;
@@ -118,7 +119,7 @@ impl Summary {
                 &&*value,
                 &overflow.then_some(true),
             ];
-            dispatch_event(dispatch, values);
+            dispatch_event(dispatch, &METADATA, values);
         });
     }
 }
@@ -146,23 +147,6 @@ static METADATA: Metadata<'static> = Metadata::new(
     FieldSet::new(&FIELD_NAMES, Identifier(&CALLSITE)),
     Kind::EVENT,
 );
-
-/// Gives `dispatch` the event (asking the dispatcher, not tracing's cached interest: see
-/// `trace`).
-fn dispatch_event(dispatch: &Dispatch, values: [&dyn Value; FIELD_COUNT]) {
-    let field_set = METADATA.fields();
-    let mut iter = field_set.iter();
-    let fields: [Option<Field>; FIELD_COUNT] = std::array::from_fn(|_| iter.next());
-    let Some(first) = fields[0].as_ref() else {
-        return;
-    };
-    if fields.iter().any(Option::is_none) {
-        return;
-    }
-    let pairs: [(&Field, Option<&dyn Value>); FIELD_COUNT] =
-        std::array::from_fn(|i| (fields[i].as_ref().unwrap_or(first), Some(values[i])));
-    dispatch.event(&Event::new(&METADATA, &field_set.value_set(&pairs)));
-}
 
 /// `time` as RFC 3339 in UTC with milliseconds (`2026-12-07T16:05:41.123Z`).
 pub(crate) fn rfc3339(time: SystemTime) -> String {

@@ -67,7 +67,7 @@ macro_rules! panic_event {
                 // with `record_debug` sees `panic.recovered`, not a quoted string.
                 let values: [&dyn Value; FIELD_COUNT] =
                     [&format_args!("panic.recovered"), $(&$value),*];
-                dispatch_event(dispatch, values);
+                dispatch_event(dispatch, &METADATA, values);
                 true
             })
         }
@@ -101,21 +101,27 @@ fn non_empty(s: &'static str) -> Option<&'static str> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Gives `dispatch` the event with `values`, its fields taken from the callsite's field set
-/// without collecting them anywhere.
-fn dispatch_event(dispatch: &tracing::Dispatch, values: [&dyn Value; FIELD_COUNT]) {
-    let field_set = METADATA.fields();
+/// Gives `dispatch` the event of `metadata` with `values`, one per field in the order of its
+/// field set (taken from it, not collected anywhere). mruntime's own events (`panic.recovered`,
+/// `panic.suppressed`) are dispatched this way, after asking the dispatcher, not tracing's
+/// cached interest.
+pub(crate) fn dispatch_event<const N: usize>(
+    dispatch: &tracing::Dispatch,
+    metadata: &'static Metadata<'static>,
+    values: [&dyn Value; N],
+) {
+    let field_set = metadata.fields();
     let mut iter = field_set.iter();
-    let fields: [Option<Field>; FIELD_COUNT] = std::array::from_fn(|_| iter.next());
-    let Some(first) = fields[0].as_ref() else {
+    let fields: [Option<Field>; N] = std::array::from_fn(|_| iter.next());
+    let Some(first) = fields.first().and_then(Option::as_ref) else {
         return;
     };
     if fields.iter().any(Option::is_none) {
         return;
     }
-    let pairs: [(&Field, Option<&dyn Value>); FIELD_COUNT] =
+    let pairs: [(&Field, Option<&dyn Value>); N] =
         std::array::from_fn(|i| (fields[i].as_ref().unwrap_or(first), Some(values[i])));
-    dispatch.event(&Event::new(&METADATA, &field_set.value_set(&pairs)));
+    dispatch.event(&Event::new(metadata, &field_set.value_set(&pairs)));
 }
 
 /// A panic that sampling suppressed: only the span's status Error (`status` interned per site,
